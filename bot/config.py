@@ -1,0 +1,186 @@
+"""Settings from the environment (and an optional ``.env`` file), validated once at start.
+
+Every problem is collected and reported together, one clear line each, so an operator can fix
+the whole configuration in one go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.knowledge import default_knowledge_dir
+from bot.matcher import MatchSettings
+
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` has one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    token: str | None = None
+    api_url: str = DEFAULT_API_URL
+    knowledge_dir: Path = field(default_factory=default_knowledge_dir)
+    db_path: Path = Path("faqbot.sqlite3")
+    admins: frozenset[int] = frozenset()
+    volunteers: frozenset[int] = frozenset()
+    volunteer_chat: int | None = None
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: str | None = None
+    secret: str | None = None
+    retention_days: int = 90
+    rate_limit: bool = True
+    flood_per_minute: int = 20
+    match: MatchSettings = field(default_factory=MatchSettings)
+
+    def is_volunteer(self, user_id: int | None) -> bool:
+        return user_id is not None and (user_id in self.volunteers or user_id in self.admins)
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.admins
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a ``.env`` file (comments, blank lines, ``export`` and quotes allowed)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Build :class:`Settings` from ``env`` (default: ``os.environ`` over ``.env``)."""
+    merged: dict[str, str] = dict(read_dotenv(dotenv)) if dotenv else {}
+    merged.update(os.environ if env is None else env)
+    problems: list[str] = []
+
+    def get(name: str) -> str | None:
+        value = merged.get(name, "").strip()
+        return value or None
+
+    def integer(name: str, default: int, low: int, high: int) -> int:
+        value = get(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            problems.append(f"{name} must be a whole number, got {value!r}")
+            return default
+        if not low <= number <= high:
+            problems.append(f"{name} must be between {low} and {high}, got {number}")
+            return default
+        return number
+
+    def number(name: str, default: float) -> float:
+        value = get(name)
+        if value is None:
+            return default
+        try:
+            result = float(value)
+        except ValueError:
+            problems.append(f"{name} must be a number between 0 and 1, got {value!r}")
+            return default
+        if not 0.0 <= result <= 1.0:
+            problems.append(f"{name} must be between 0 and 1, got {result}")
+            return default
+        return result
+
+    def ids(name: str) -> frozenset[int]:
+        value = get(name)
+        if value is None:
+            return frozenset()
+        out = set()
+        for part in value.replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                out.add(int(part))
+            except ValueError:
+                problems.append(f"{name} must be comma-separated Telegram user ids (numbers), got {part!r}")
+        return frozenset(out)
+
+    def flag(name: str, default: bool) -> bool:
+        value = get(name)
+        if value is None:
+            return default
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        problems.append(f"{name} must be true or false, got {value!r}")
+        return default
+
+    token = get("TELEGRAM_BOT_TOKEN")
+    if token and (":" not in token or " " in token):
+        problems.append("TELEGRAM_BOT_TOKEN does not look like a token from @BotFather (123456:ABC-...)")
+    api_url = get("FAQBOT_API_URL") or DEFAULT_API_URL
+    if not api_url.startswith(("https://", "http://")):
+        problems.append(f"FAQBOT_API_URL must start with https:// or http://, got {api_url!r}")
+    knowledge = Path(get("FAQBOT_KNOWLEDGE") or default_knowledge_dir())
+    if not knowledge.is_dir():
+        problems.append(f"FAQBOT_KNOWLEDGE: no such directory: {knowledge}")
+    volunteer_chat = None
+    if (chat := get("FAQBOT_VOLUNTEER_CHAT")) is not None:
+        try:
+            volunteer_chat = int(chat)
+        except ValueError:
+            problems.append(f"FAQBOT_VOLUNTEER_CHAT must be a numeric chat id, got {chat!r}")
+    webhook_url = get("FAQBOT_WEBHOOK_URL")
+    if webhook_url and not webhook_url.startswith("https://"):
+        problems.append("FAQBOT_WEBHOOK_URL must be an https:// URL (Telegram only calls https webhooks)")
+    secret_token = get("FAQBOT_WEBHOOK_SECRET")
+    if secret_token and not all(c.isalnum() or c in "_-" for c in secret_token):
+        problems.append("FAQBOT_WEBHOOK_SECRET may only contain letters, digits, _ and -")
+
+    defaults = MatchSettings()
+    match = MatchSettings(
+        answer_threshold=number("FAQBOT_ANSWER_THRESHOLD", defaults.answer_threshold),
+        suggest_threshold=number("FAQBOT_SUGGEST_THRESHOLD", defaults.suggest_threshold),
+        margin=number("FAQBOT_MARGIN", defaults.margin),
+    )
+    if match.suggest_threshold > match.answer_threshold:
+        problems.append("FAQBOT_SUGGEST_THRESHOLD must not be above FAQBOT_ANSWER_THRESHOLD")
+
+    settings = Settings(
+        token=token,
+        api_url=api_url,
+        knowledge_dir=knowledge,
+        db_path=Path(get("FAQBOT_DB") or "faqbot.sqlite3"),
+        admins=ids("FAQBOT_ADMINS"),
+        volunteers=ids("FAQBOT_VOLUNTEERS"),
+        volunteer_chat=volunteer_chat,
+        webhook_url=webhook_url,
+        webhook_listen=get("FAQBOT_WEBHOOK_LISTEN") or "0.0.0.0",
+        webhook_port=integer("FAQBOT_WEBHOOK_PORT", 8443, 1, 65535),
+        webhook_secret=secret_token,
+        secret=get("FAQBOT_SECRET"),
+        retention_days=integer("FAQBOT_RETENTION_DAYS", 90, 1, 3650),
+        rate_limit=flag("FAQBOT_RATE_LIMIT", True),
+        flood_per_minute=integer("FAQBOT_FLOOD_PER_MINUTE", 20, 1, 10000),
+        match=match,
+    )
+    if problems:
+        raise ConfigError(problems)
+    return settings

@@ -1,0 +1,68 @@
+"""The one place the live FAQ is held, swapped whole on reload.
+
+A handler takes :attr:`LiveFAQ.current` once per update and uses that snapshot throughout, so a
+reload in the middle never mixes two versions of the FAQ within one reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.matcher import Match, Matcher, MatchSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    kb: KnowledgeBase
+    matcher: Matcher
+
+    def match(self, question: str) -> Match:
+        return self.matcher.match(question)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadReport:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    entries: int
+
+    def summary(self) -> str:
+        def names(ids: tuple[str, ...]) -> str:
+            return ", ".join(ids) if ids else "none"
+
+        return (
+            f"Reloaded {self.entries} entries.\n"
+            f"Added: {names(self.added)}\nRemoved: {names(self.removed)}\nChanged: {names(self.changed)}"
+        )
+
+
+def build(directory: str | Path | None, settings: MatchSettings | None = None) -> Snapshot:
+    """Load, validate and index a knowledge directory (raises KnowledgeError when invalid)."""
+    kb = load_knowledge(directory)
+    return Snapshot(kb, Matcher(kb, settings))
+
+
+class LiveFAQ:
+    """Holds the current snapshot; :meth:`reload` replaces it in one assignment, or not at all."""
+
+    def __init__(self, directory: str | Path | None, settings: MatchSettings | None = None) -> None:
+        self.directory = directory
+        self.settings = settings
+        self.current: Snapshot = build(directory, settings)
+
+    def reload(self) -> ReloadReport:
+        """Re-read the directory. On error the old FAQ stays live and KnowledgeError propagates."""
+        new = build(self.directory, self.settings)
+        old = self.current.kb
+        old_ids, new_ids = set(old.entries), set(new.kb.entries)
+        changed = tuple(sorted(i for i in old_ids & new_ids if old.entries[i] != new.kb.entries[i]))
+        self.current = new
+        return ReloadReport(
+            added=tuple(sorted(new_ids - old_ids)),
+            removed=tuple(sorted(old_ids - new_ids)),
+            changed=changed,
+            entries=len(new.kb),
+        )

@@ -1,0 +1,201 @@
+"""Score a parent's question against the FAQ and decide: answer, suggest, or say "I don't know".
+
+Pure and synchronous: no I/O, no Telegram. Each entry's phrasings (its question, alternatives
+and keywords) are indexed as bags of normalised terms. A question is scored against an entry by
+
+* the best cosine similarity with any one phrasing (IDF-weighted, so rare words count more), and
+* how much of the question's weight the entry's whole vocabulary covers (answer words count less),
+
+blended into a confidence in 0..1. Unknown words carry full weight in the question, so a message
+about something the FAQ never mentions scores low instead of matching on one shared word.
+The bot answers outright only when the best score is high *and* leads the runner-up by a margin
+(as QnA Maker does); otherwise it offers "did you mean" suggestions, or abstains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+
+from bot.knowledge import Entry, KnowledgeBase, SmallTalk
+from bot.text import Normaliser, fold, words
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSettings:
+    """The thresholds that decide between answering, suggesting and abstaining (tuned on dev.yaml)."""
+
+    answer_threshold: float = 0.5
+    suggest_threshold: float = 0.25
+    margin: float = 0.05
+    max_suggestions: int = 3
+    phrasing_weight: float = 0.6
+    answer_text_weight: float = 0.35
+
+
+class Outcome(StrEnum):
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    UNKNOWN = "unknown"
+    SMALLTALK = "smalltalk"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """What the matcher decided for one question."""
+
+    outcome: Outcome
+    score: float
+    entry: Entry | None = None
+    suggestions: tuple[Entry, ...] = ()
+    smalltalk: SmallTalk | None = None
+
+    @property
+    def best_id(self) -> str | None:
+        if self.entry:
+            return self.entry.id
+        return self.suggestions[0].id if self.suggestions else None
+
+
+# Words that may surround small talk without turning it into a question.
+_FILLER = frozenset("there again so much very lot lots guys bot mate all everyone you ok okay".split())
+
+
+class Matcher:
+    """An index over one knowledge base. Immutable once built; build a new one on reload."""
+
+    def __init__(self, kb: KnowledgeBase, settings: MatchSettings | None = None) -> None:
+        self.kb = kb
+        self.settings = settings or MatchSettings()
+        entries = list(kb)
+        self._entries = entries
+        self.normaliser = Normaliser(
+            kb.synonyms,
+            (t for e in entries for t in (*e.phrasings, *e.keywords, e.answer)),
+        )
+        norm = self.normaliser.terms
+        # Phrasing bags (question, alternatives, and the keywords as one more phrasing).
+        phrasings: list[tuple[int, frozenset[str]]] = []
+        entry_terms: list[set[str]] = []
+        answer_terms: list[set[str]] = []
+        for i, e in enumerate(entries):
+            bags = [frozenset(norm(p, correct=False)) for p in e.phrasings]
+            if e.keywords:
+                bags.append(frozenset(norm(" ".join(e.keywords), correct=False)))
+            bags = [b for b in bags if b]
+            phrasings.extend((i, b) for b in bags)
+            entry_terms.append(set().union(*bags) if bags else set())
+            answer_terms.append(set(norm(e.answer, correct=False)))
+        n = max(len(entries), 1)
+        df: dict[str, int] = defaultdict(int)
+        for terms in entry_terms:
+            for t in terms:
+                df[t] += 1
+        # Answer-only words are known but weak evidence: count them as half a document.
+        for i, terms in enumerate(answer_terms):
+            for t in terms - entry_terms[i]:
+                df[t] += 1
+        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._phr_entry = [i for i, _ in phrasings]
+        self._phr_norm = [math.sqrt(sum(self._w(t) for t in bag)) for _, bag in phrasings]
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        for j, (_, bag) in enumerate(phrasings):
+            for t in bag:
+                self._postings[t].append(j)
+        self._entry_terms = [frozenset(s) for s in entry_terms]
+        self._answer_terms = [frozenset(s) for s in answer_terms]
+        self._term_entries: dict[str, list[int]] = defaultdict(list)
+        for i, terms in enumerate(entry_terms):
+            for t in terms:
+                self._term_entries[t].append(i)
+        self._answer_entries: dict[str, list[int]] = defaultdict(list)
+        for i, terms in enumerate(answer_terms):
+            for t in terms - entry_terms[i]:
+                self._answer_entries[t].append(i)
+        self._smalltalk = [
+            (st, [" ".join(words(p)) for p in st.patterns], {w for p in st.patterns for w in words(p)})
+            for st in kb.smalltalk
+        ]
+
+    def _w(self, term: str) -> float:
+        """A term's weight: squared IDF, so that one rare word outweighs several common ones."""
+        idf = self._idf.get(term, self._unknown_idf)
+        return idf * idf
+
+    # ------------------------------------------------------------------ scoring
+
+    def scores(self, question: str) -> list[tuple[float, int]]:
+        """Every entry with a non-zero score, best first, as (score, entry index)."""
+        terms = set(self.normaliser.terms(question))
+        if not terms:
+            return []
+        q_weight = sum(self._w(t) for t in terms)
+        q_norm = math.sqrt(q_weight)
+        dots: dict[int, float] = defaultdict(float)
+        for t in terms:
+            postings = self._postings.get(t)
+            if postings:
+                w = self._w(t)
+                for j in postings:
+                    dots[j] += w
+        best_phrasing: dict[int, float] = defaultdict(float)
+        for j, dot in dots.items():
+            cos = dot / (q_norm * self._phr_norm[j])
+            i = self._phr_entry[j]
+            if cos > best_phrasing[i]:
+                best_phrasing[i] = cos
+        covered: dict[int, float] = defaultdict(float)
+        for t in terms:
+            w = self._w(t)
+            for i in self._term_entries.get(t, ()):
+                covered[i] += w
+            for i in self._answer_entries.get(t, ()):
+                covered[i] += w * self.settings.answer_text_weight
+        a = self.settings.phrasing_weight
+        out = [
+            (a * best_phrasing.get(i, 0.0) + (1 - a) * covered[i] / q_weight, i)
+            for i in covered.keys() | best_phrasing.keys()
+        ]
+        out.sort(key=lambda pair: (-pair[0], pair[1]))
+        return out
+
+    def smalltalk(self, question: str) -> SmallTalk | None:
+        """The small-talk item this message is (a greeting, thanks, 'are you a bot?'), if any."""
+        ws = words(question)
+        if not ws or len(ws) > 8:
+            return None
+        text = " ".join(ws)
+        for st, patterns, vocab in self._smalltalk:
+            if any(text == p or (len(p) > 5 and fuzz.ratio(text, p) >= 88) for p in patterns):
+                return st
+            if all(w in vocab or w in _FILLER for w in ws) and any(w in vocab for w in ws):
+                return st
+        return None
+
+    def match(self, question: str) -> Match:
+        """Decide what to do with one message."""
+        if not fold(question).strip() or not words(question):
+            return Match(Outcome.EMPTY, 0.0)
+        st = self.smalltalk(question)
+        if st is not None:
+            return Match(Outcome.SMALLTALK, 0.0, smalltalk=st)
+        ranked = self.scores(question)
+        s = self.settings
+        if not ranked or ranked[0][0] < s.suggest_threshold:
+            top = round(min(ranked[0][0], 1.0), 4) if ranked else 0.0
+            return Match(Outcome.UNKNOWN, top)
+        best, best_i = ranked[0]
+        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        floor = max(s.suggest_threshold, best * 0.5)
+        score = round(min(best, 1.0), 4)
+        if best >= s.answer_threshold and best - runner_up >= s.margin:
+            others = tuple(self._entries[i] for sc, i in ranked[1 : 1 + s.max_suggestions] if sc >= floor)
+            return Match(Outcome.ANSWER, score, entry=self._entries[best_i], suggestions=others)
+        close = tuple(self._entries[i] for sc, i in ranked[: s.max_suggestions] if sc >= floor)
+        return Match(Outcome.SUGGEST, score, suggestions=close)

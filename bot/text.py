@@ -1,0 +1,139 @@
+"""Normalise parents' messages into matching terms.
+
+Case, accents and apostrophes are folded; words are typo-corrected against the FAQ's own
+vocabulary, reduced to their stems (Snowball/Porter2), multi-word synonyms and jargon are
+folded to one canonical term, and stop words are dropped. The same pipeline runs over the FAQ
+phrasings and the questions, so both sides meet in one vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import snowballstemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+_WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_POSSESSIVE_RE = re.compile(r"'(s|)$")
+
+# Function words and chat filler that say nothing about the topic. Kept short on purpose:
+# words such as "long", "delete", "object" or "share" carry meaning here and stay.
+STOP_WORDS = frozenset(
+    """
+    a about above after again against all am an and any are aren as at be because been before being
+    below between both but by can could couldn did didn do does doesn doing don down during each
+    few for from further had hadn has hasn have haven having he her here hers herself him himself
+    his how i if in into is isn it its itself just ll me mightn more most mustn my myself needn
+    no nor not now of off on once only or other our ours ourselves out over own re same shan she
+    should shouldn so some such than that the their theirs them themselves then there these they
+    this those through to too under until up very was wasn we were weren what when where which
+    while who whom why will with won would wouldn you your yours yourself yourselves ve d s t m y
+    im ive id dont doesnt didnt cant wont isnt arent wasnt havent hasnt shouldnt wouldnt couldnt
+    youre theyre thats whats theres hows whos pls please plz hi hello hey thanks thank thx ok okay
+    u ur r also really actually just anyone anybody someone somebody something anything thing
+    things get got getting go going gone know want wanted need like tell told say said mean
+    ask asking asked question questions wondering wonder hear heard
+    """.split()
+)
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Porter2 stem of one lowercase word (digits and short words pass through)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    return _stemmer.stemWord(word)
+
+
+def fold(text: str) -> str:
+    """Lowercase, strip accents and unify apostrophes; drop control and zero-width characters."""
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    text = "".join(c for c in text if not unicodedata.combining(c) and unicodedata.category(c)[0] != "C")
+    return text.casefold()
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``, folded, with possessives and contractions joined ("child's" → "child")."""
+    out = []
+    for raw in _WORD_RE.findall(fold(text)):
+        w = _POSSESSIVE_RE.sub("", raw) if raw.endswith(("'s", "'")) else raw
+        out.append(w.replace("'", ""))
+    return out
+
+
+class Normaliser:
+    """Turns text into matching terms for one knowledge base (its vocabulary and synonyms)."""
+
+    def __init__(self, synonyms: Sequence[Sequence[str]] = (), vocabulary: Iterable[str] = ()) -> None:
+        self._phrases: dict[tuple[str, ...], str] = {}
+        for group in synonyms:
+            canonical = "_".join(self._stems(group[0]))
+            for term in group:
+                key = tuple(self._stems(term))
+                if key:
+                    self._phrases.setdefault(key, canonical)
+        self._max_phrase = max((len(k) for k in self._phrases), default=1)
+        self._vocab: set[str] = set()
+        self._stem_vocab: set[str] = set()
+        self._fix_cache: dict[str, str] = {}
+        self.add_vocabulary(vocabulary)
+
+    @staticmethod
+    def _stems(text: str) -> list[str]:
+        return [stem(w) for w in words(text)]
+
+    def add_vocabulary(self, texts: Iterable[str]) -> None:
+        """Teach the typo corrector the words of the FAQ (surface forms and their stems)."""
+        for text in texts:
+            for w in words(text):
+                self._vocab.add(w)
+                self._stem_vocab.add(stem(w))
+        for key in self._phrases:
+            self._stem_vocab.update(key)
+        self._vocab_list = sorted(w for w in self._vocab if len(w) >= 3)
+        self._fix_cache.clear()
+
+    def correct(self, word: str) -> str:
+        """The FAQ word nearest to an unknown ``word`` (one edit, two for long words), else ``word``."""
+        if len(word) < 4 or not word.isalpha() or word in self._vocab or word in STOP_WORDS:
+            return word
+        if stem(word) in self._stem_vocab:
+            return word
+        cached = self._fix_cache.get(word)
+        if cached is not None:
+            return cached
+        limit = 1 if len(word) < 8 else 2
+        best = process.extractOne(word, self._vocab_list, scorer=OSA.distance, score_cutoff=limit)
+        fixed = best[0] if best else word
+        if len(self._fix_cache) > 50000:
+            self._fix_cache.clear()
+        self._fix_cache[word] = fixed
+        return fixed
+
+    def terms(self, text: str, *, correct: bool = True) -> list[str]:
+        """The matching terms of ``text``, in order, with repeats (callers dedupe if they wish)."""
+        ws = words(text)
+        if correct:
+            ws = [self.correct(w) for w in ws]
+        stems = [stem(w) for w in ws]
+        out: list[str] = []
+        i = 0
+        while i < len(stems):
+            for n in range(min(self._max_phrase, len(stems) - i), 0, -1):
+                canonical = self._phrases.get(tuple(stems[i : i + n]))
+                if canonical is not None:
+                    out.append(canonical)
+                    i += n
+                    break
+            else:
+                if ws[i] not in STOP_WORDS:
+                    out.append(stems[i])
+                i += 1
+        return out
