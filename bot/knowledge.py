@@ -136,7 +136,7 @@ class _SourceModel(_Strict):
 
 
 class _EntryModel(_Strict):
-    id: str = Field(pattern=ID_PATTERN, max_length=48)
+    id: str = Field(pattern=ID_PATTERN, max_length=40)  # fits in 64-byte callback data
     question: str = _Text
     alternatives: list[str] = Field(min_length=MIN_ALTERNATIVES)
     answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)

@@ -29,12 +29,16 @@ from bot.text import Normaliser, fold, words
 class MatchSettings:
     """The thresholds that decide between answering, suggesting and abstaining (tuned on dev.yaml)."""
 
-    answer_threshold: float = 0.5
-    suggest_threshold: float = 0.25
-    margin: float = 0.05
+    answer_threshold: float = 0.4
+    suggest_threshold: float = 0.2
+    margin: float = 0.0
     max_suggestions: int = 3
-    phrasing_weight: float = 0.6
-    answer_text_weight: float = 0.35
+    phrasing_weight: float = 0.5
+    answer_text_weight: float = 0.4
+    saturation: float = 1.0
+    weight_power: float = 1.0
+    share_weight: float = 0.3
+    unknown_weight: float = 1.0
 
 
 class Outcome(StrEnum):
@@ -93,40 +97,47 @@ class Matcher:
             answer_terms.append(set(norm(e.answer, correct=False)))
         n = max(len(entries), 1)
         df: dict[str, int] = defaultdict(int)
-        for terms in entry_terms:
-            for t in terms:
-                df[t] += 1
-        # Answer-only words are known but weak evidence: count them as half a document.
-        for i, terms in enumerate(answer_terms):
-            for t in terms - entry_terms[i]:
+        for i in range(len(entries)):
+            for t in entry_terms[i] | answer_terms[i]:
                 df[t] += 1
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
-        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        # A word the FAQ never uses counts against a match, as much as a fairly rare word would.
+        self._unknown_idf = self.settings.unknown_weight * math.log(1 + (n - 0.5) / 1.5)
         self._phr_entry = [i for i, _ in phrasings]
         self._phr_norm = [math.sqrt(sum(self._w(t) for t in bag)) for _, bag in phrasings]
         self._postings: dict[str, list[int]] = defaultdict(list)
         for j, (_, bag) in enumerate(phrasings):
             for t in bag:
                 self._postings[t].append(j)
-        self._entry_terms = [frozenset(s) for s in entry_terms]
-        self._answer_terms = [frozenset(s) for s in answer_terms]
-        self._term_entries: dict[str, list[int]] = defaultdict(list)
-        for i, terms in enumerate(entry_terms):
-            for t in terms:
-                self._term_entries[t].append(i)
-        self._answer_entries: dict[str, list[int]] = defaultdict(list)
+        # Concentration: how strongly each term belongs to each entry. A term in many of an entry's
+        # phrasings is telling; one in a single phrasing, or only in the answer text, is weak.
+        tf: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        count = [0] * len(entries)
+        for i, bag in phrasings:
+            count[i] += 1
+            for t in bag:
+                tf[t][i] += 1.0
         for i, terms in enumerate(answer_terms):
-            for t in terms - entry_terms[i]:
-                self._answer_entries[t].append(i)
+            for t in terms:
+                tf[t][i] += self.settings.answer_text_weight
+        k = self.settings.saturation
+        full = 3.0 / (3.0 + k)
+        share = self.settings.share_weight
+        self._belongs: dict[str, tuple[tuple[int, float], ...]] = {
+            t: tuple(
+                (i, min(1.0, (x / (x + k)) / full) * (1 - share + share * min(1.0, x / max(count[i], 1))))
+                for i, x in per_entry.items()
+            )
+            for t, per_entry in tf.items()
+        }
         self._smalltalk = [
             (st, [" ".join(words(p)) for p in st.patterns], {w for p in st.patterns for w in words(p)})
             for st in kb.smalltalk
         ]
 
     def _w(self, term: str) -> float:
-        """A term's weight: squared IDF, so that one rare word outweighs several common ones."""
-        idf = self._idf.get(term, self._unknown_idf)
-        return idf * idf
+        """A term's weight: a power of its IDF, so that rare, telling words count more than common ones."""
+        return self._idf.get(term, self._unknown_idf) ** self.settings.weight_power
 
     # ------------------------------------------------------------------ scoring
 
@@ -153,10 +164,8 @@ class Matcher:
         covered: dict[int, float] = defaultdict(float)
         for t in terms:
             w = self._w(t)
-            for i in self._term_entries.get(t, ()):
-                covered[i] += w
-            for i in self._answer_entries.get(t, ()):
-                covered[i] += w * self.settings.answer_text_weight
+            for i, strength in self._belongs.get(t, ()):
+                covered[i] += w * strength
         a = self.settings.phrasing_weight
         out = [
             (a * best_phrasing.get(i, 0.0) + (1 - a) * covered[i] / q_weight, i)

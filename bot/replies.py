@@ -60,7 +60,7 @@ def markup_to_html(text: str) -> str:
         stripped = line.strip()
         bullet = stripped.startswith("- ")
         body = html.escape(stripped[2:] if bullet else stripped, quote=False)
-        body = _LINK_RE.sub(lambda m: f'<a href="{html.escape(m[2])}">{m[1]}</a>', body)
+        body = _LINK_RE.sub(lambda m: f'<a href="{m[2].replace(chr(34), "%22")}">{m[1]}</a>', body)  # escaped
         body = _BOLD_RE.sub(r"<b>\1</b>", body)
         out_lines.append(f"• {body}" if bullet else body)
     return "\n".join(out_lines)

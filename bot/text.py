@@ -37,7 +37,11 @@ STOP_WORDS = frozenset(
     youre theyre thats whats theres hows whos pls please plz hi hello hey thanks thank thx ok okay
     u ur r also really actually just anyone anybody someone somebody something anything thing
     things get got getting go going gone know want wanted need like tell told say said mean
-    ask asking asked question questions wondering wonder hear heard
+    ask asking asked question questions wondering wonder hear heard true already exactly basically
+    literally currently recently still ever even every everything lot lots bit little kind sort way
+    mine yours one ones much many well make makes made making sorry bother bothering honestly honest
+    quite worried worry worrying concerned scared anxious upset confused sure guess maybe perhaps
+    currently basically hoping hope help advice anybody lol cheers
     """.split()
 )
 
@@ -66,6 +70,11 @@ def words(text: str) -> list[str]:
         w = _POSSESSIVE_RE.sub("", raw) if raw.endswith(("'s", "'")) else raw
         out.append(w.replace("'", ""))
     return out
+
+
+def _incidental_number(word: str) -> bool:
+    """Ages, counts and year groups ("my 6 year old", "2 lines") say nothing about the topic; years do."""
+    return word.isdigit() and len(word) < 4
 
 
 class Normaliser:
@@ -133,7 +142,7 @@ class Normaliser:
                     i += n
                     break
             else:
-                if ws[i] not in STOP_WORDS:
+                if ws[i] not in STOP_WORDS and not _incidental_number(ws[i]):
                     out.append(stems[i])
                 i += 1
         return out

@@ -1,0 +1,22 @@
+# The bot with its shipped FAQ. Configure with environment variables (see README), e.g.
+#   docker run -e TELEGRAM_BOT_TOKEN=... -v faqbot-data:/data faqbot
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    FAQBOT_KNOWLEDGE=/app/knowledge \
+    FAQBOT_DB=/data/faqbot.sqlite3
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY knowledge ./knowledge
+RUN pip install --no-cache-dir . \
+    && useradd --create-home --uid 10001 faqbot \
+    && mkdir -p /data && chown faqbot /data
+
+USER faqbot
+VOLUME ["/data"]
+# Webhook mode listens here when FAQBOT_WEBHOOK_URL is set; polling needs no port.
+EXPOSE 8443
+CMD ["faqbot", "run"]

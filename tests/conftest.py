@@ -1,0 +1,53 @@
+"""Shared fixtures: the shipped FAQ loaded once, and a helper to write small knowledge dirs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge import KnowledgeBase, default_knowledge_dir, load_knowledge
+from bot.live import Snapshot, build
+
+SHIPPED = default_knowledge_dir()
+
+
+@pytest.fixture(scope="session")
+def kb() -> KnowledgeBase:
+    return load_knowledge(SHIPPED)
+
+
+@pytest.fixture(scope="session")
+def snap() -> Snapshot:
+    return build(SHIPPED)
+
+
+VALID_ENTRY = """\
+section: Test section
+entries:
+  - id: first-entry
+    question: What is the first entry?
+    alternatives: [one, two, three, four]
+    answer: The first answer.
+    sources:
+      - title: GOV.UK
+        url: https://www.gov.uk/
+    related: [second-entry]
+  - id: second-entry
+    question: What is the second entry?
+    alternatives: [five, six, seven, eight]
+    answer: The second answer.
+    sources:
+      - title: ICO
+        url: https://ico.org.uk/
+"""
+
+
+def write_knowledge(tmp_path: Path, files: dict[str, str]) -> Path:
+    """Write a knowledge directory of ``{name: yaml text}`` and return it."""
+    directory = tmp_path / "knowledge"
+    directory.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    return directory

@@ -1,0 +1,119 @@
+"""The faqbot command: the match --json line contract, check's exit codes, ask, chat, help."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import VALID_ENTRY, write_knowledge
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def faqbot(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_help_lists_every_command() -> None:
+    out = faqbot("--help").stdout
+    for command in ("check", "ask", "match", "chat", "run"):
+        assert command in out
+
+
+def test_match_json_line_contract() -> None:
+    lines = [
+        "what is the school census",
+        "",
+        "hi",
+        "whats the arsenal score",
+        "ünïcødé 🤖 emoji",
+        "npd opt out?",
+    ]
+    run = faqbot("match", "--json", stdin="\n".join(lines) + "\n")
+    assert run.returncode == 0, run.stderr
+    out = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(out) == len(lines)
+    for obj in out:
+        assert set(obj) == {"id", "score", "suggestions"}
+        assert 0.0 <= obj["score"] <= 1.0 and len(obj["suggestions"]) <= 3
+    assert out[0]["id"] == "school-census"
+    assert out[1] == {"id": None, "score": 0.0, "suggestions": []}
+    assert out[2]["id"] is None  # small talk
+    assert out[3]["id"] is None  # out of scope
+
+
+def test_match_json_a_thousand_lines_and_odd_bytes() -> None:
+    questions = [f"question {i} about the census and the npd" for i in range(998)] + [
+        "\x00\x07 nul",
+        "\u202e rtl",
+    ]
+    run = faqbot("match", "--json", stdin="\n".join(questions) + "\n")
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.splitlines()) == 1000
+
+
+def test_match_json_windows_line_endings() -> None:
+    run = faqbot("match", "--json", stdin="what is a upn\r\n\r\n")
+    out = [json.loads(line) for line in run.stdout.splitlines()]
+    assert out[0]["id"] == "upn" and out[1]["id"] is None
+
+
+def test_check_exit_codes(tmp_path: Path) -> None:
+    ok = faqbot("check")
+    assert ok.returncode == 0 and "39 entries" in ok.stdout
+    bad = write_knowledge(tmp_path, {"s.yaml": VALID_ENTRY.replace("answer:", "anwser:")})
+    run = faqbot("check", str(bad))
+    assert run.returncode == 1
+    assert "s.yaml:6: unknown key 'anwser'" in run.stdout
+
+
+def test_match_with_broken_knowledge_fails_cleanly(tmp_path: Path) -> None:
+    bad = write_knowledge(tmp_path, {"s.yaml": "section: [oops\n"})
+    run = faqbot("match", "--json", "--knowledge", str(bad), stdin="hello\n")
+    assert run.returncode == 1
+    assert "YAML syntax error" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_ask_prints_answer_and_sources() -> None:
+    run = faqbot("ask", "what is a unique pupil number")
+    assert run.returncode == 0
+    assert "Sources" in run.stdout and "https://" in run.stdout and "<b>" not in run.stdout
+
+
+def test_chat_session() -> None:
+    run = faqbot("chat", stdin="hello\nwhat is the national pupil database\n1\n/topics\n1\n/quit\n")
+    assert run.returncode == 0, run.stderr
+    assert "Hello!" in run.stdout
+    assert "National Pupil Database" in run.stdout
+    assert "Choose a topic" in run.stdout
+
+
+def test_chat_survives_end_of_input() -> None:
+    assert faqbot("chat", stdin="what is a upn").returncode == 0
+
+
+def test_run_without_token_explains_what_to_do(tmp_path: Path) -> None:
+    run = faqbot("run", env={"TELEGRAM_BOT_TOKEN": "", "FAQBOT_DB": str(tmp_path / "x.sqlite3")})
+    assert run.returncode == 2
+    assert "@BotFather" in run.stderr and "faqbot chat" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_run_with_bad_config_lists_every_problem(tmp_path: Path) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": "123:abc", "FAQBOT_RETENTION_DAYS": "soon", "FAQBOT_ADMINS": "alice"}
+    run = faqbot("run", env=env)
+    assert run.returncode == 2
+    assert "FAQBOT_RETENTION_DAYS" in run.stderr and "FAQBOT_ADMINS" in run.stderr
