@@ -1,0 +1,531 @@
+"""All the bot's state in one SQLite file (WAL), behind one small async interface.
+
+``Store`` is the whole storage interface: a deployment that outgrows one process could put another
+database behind the same methods. What it keeps, and why so little:
+
+* ``log``: questions the bot could not answer (or a parent asked a person about), already redacted,
+  tied to a keyed pseudonym of the user rather than the Telegram id, for the volunteers' queue.
+* ``delivery``: the raw chat id, only while a volunteer's reply is pending; dropped as soon as the item
+  is answered, attached, dismissed, purged or forgotten.
+* ``volunteer_session``: a volunteer's "my next message is the reply to item N".
+* ``feedback``: 👍/👎 per entry; ``answer_counts``: answered questions are counted, never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import aiosqlite
+
+from bot.privacy import pseudonymise, redact
+
+REASONS = ("unanswered", "none_of_these", "feedback", "volunteer")
+STATUSES = ("open", "answered", "attached", "dismissed")
+UNANSWERED_REASONS = ("unanswered", "none_of_these")
+CSV_COLUMNS = tuple("id created_at reason status best_id score entry_id attached_entry text".split())
+
+# Each migration is one schema version: its statements run in one transaction, then user_version = N.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # v1: the base tables.
+    (
+        """CREATE TABLE log (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            user_hash TEXT NOT NULL,
+            text TEXT NOT NULL,
+            best_id TEXT,
+            score REAL NOT NULL DEFAULT 0,
+            entry_id TEXT,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'answered', 'attached', 'dismissed')),
+            attached_entry TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE delivery (
+            log_id INTEGER PRIMARY KEY REFERENCES log(id) ON DELETE CASCADE,
+            chat_id INTEGER NOT NULL
+        )""",
+        """CREATE TABLE volunteer_session (
+            volunteer_id INTEGER PRIMARY KEY,
+            log_id INTEGER NOT NULL REFERENCES log(id) ON DELETE CASCADE,
+            mode TEXT NOT NULL DEFAULT 'reply' CHECK (mode IN ('reply')),
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            user_hash TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            helpful INTEGER NOT NULL CHECK (helpful IN (0, 1))
+        )""",
+        "CREATE INDEX log_user ON log(user_hash)",
+        "CREATE INDEX feedback_user ON feedback(user_hash)",
+    ),
+    # v2: why an item was logged, answered-question counts, and indexes for the queue, stats and purge.
+    (
+        """ALTER TABLE log ADD COLUMN reason TEXT NOT NULL DEFAULT 'unanswered'
+            CHECK (reason IN ('unanswered', 'none_of_these', 'feedback', 'volunteer'))""",
+        """CREATE TABLE answer_counts (
+            day TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (day, entry_id)
+        )""",
+        "CREATE INDEX log_status ON log(status, id)",
+        "CREATE INDEX log_created ON log(created_at)",
+        "CREATE INDEX feedback_created ON feedback(created_at)",
+        "CREATE INDEX volunteer_session_log ON volunteer_session(log_id)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_LOG_COLUMNS = "id, created_at, reason, text, best_id, score, entry_id, status, attached_entry, updated_at"
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class LogItem:
+    """One logged question as volunteers see it (the text is already redacted; no user identity)."""
+
+    id: int
+    created_at: str
+    reason: str
+    text: str
+    best_id: str | None
+    score: float
+    entry_id: str | None
+    status: str
+    attached_entry: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Figures for the last ``days`` days (``open_queue`` is the queue length now).
+
+    ``unanswered`` counts questions the bot could not answer (reasons 'unanswered' and 'none_of_these').
+    """
+
+    days: int
+    since: str
+    answered: dict[str, int] = field(default_factory=dict)
+    unanswered: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    feedback_up: dict[str, int] = field(default_factory=dict)
+    feedback_down: dict[str, int] = field(default_factory=dict)
+    open_queue: int = 0
+
+    @property
+    def answered_total(self) -> int:
+        return sum(self.answered.values())
+
+
+def _iso(moment: datetime) -> str:
+    """UTC ISO-8601 to the second: one fixed format, so strings sort and compare as times."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _now(now: datetime | None) -> datetime:
+    return datetime.now(UTC) if now is None else now
+
+
+def _csv_cell(value: object) -> object:
+    """Neutralise spreadsheet formulas in user text (a leading = + - @ would run in Excel)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _explain(exc: sqlite3.Error, path: str) -> str:
+    """A human sentence for the SQLite errors an operator can fix."""
+    message = str(exc).lower()
+    if "not a database" in message or "malformed" in message or "encrypted" in message:
+        return f"{path} is not a SQLite database (or it is damaged). Point FAQBOT_DB at another file."
+    if "readonly" in message or "read-only" in message:
+        return f"{path} is read-only. The bot needs to write the file and the folder it is in."
+    if "locked" in message or "busy" in message:
+        return f"{path} is locked by another program. Stop the other bot or tool using it and try again."
+    if "unable to open" in message:
+        return f"Cannot open {path}: check that the folder exists and is writable."
+    return f"The database {path} cannot be used: {exc}"
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse read-only files and folders up front, so even root gets a clear message, not a surprise."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the folder {folder} for the database: {exc.strerror}.") from None
+    if not folder.is_dir():
+        raise StoreError(f"Cannot open {path}: {folder} is not a folder.")
+    if not (folder.stat().st_mode & 0o222) or not os.access(folder, os.W_OK):
+        raise StoreError(
+            f"The folder {folder} is read-only. SQLite needs to create files beside {path.name} there."
+        )
+    if path.exists():
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder, not a database file.")
+        if not (path.stat().st_mode & 0o222) or not os.access(path, os.W_OK):
+            raise StoreError(f"{path} is read-only. The bot needs to write the file and the folder it is in.")
+
+
+class Store:
+    """The bot's storage: one aiosqlite connection; several Stores may share a file (WAL, busy timeout)."""
+
+    def __init__(self, db: aiosqlite.Connection, key: bytes, path: str) -> None:
+        """Use ``await Store.open(...)``; this only wires up an already prepared connection."""
+        self._db = db
+        self._key = key
+        self._path = path
+        self._lock = asyncio.Lock()  # one transaction at a time on this connection
+
+    # ----------------------------------------------------------------------- opening
+
+    @classmethod
+    async def open(cls, path: str | Path, key: bytes, *, busy_timeout_ms: int = 5000) -> Store:
+        """Open (or create) the database, set it up for concurrent use and migrate it to the latest schema.
+
+        Raises ``StoreError`` with a plain explanation if the file is not a database, is read-only or
+        is locked.
+        """
+        name = str(path)
+        if name != ":memory:":
+            _check_writable(Path(path))
+        try:
+            db = await aiosqlite.connect(name, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(exc, name)) from None
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA secure_delete = ON")  # forgotten text is overwritten, not just unlinked
+            async with db.execute("PRAGMA journal_mode = WAL") as cur:
+                await cur.fetchone()
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await _migrate(db, name)
+        except BaseException as exc:
+            await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(_explain(exc, name)) from None
+            raise
+        return cls(db, key, name)
+
+    async def close(self) -> None:
+        """Close the connection (WAL is checkpointed by SQLite when the last connection closes)."""
+        async with self._lock:
+            await self._db.close()
+
+    # ----------------------------------------------------------------------- helpers
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """An IMMEDIATE transaction under this Store's lock: takes the write lock up front, so two
+        Stores on one file wait for each other (busy timeout) instead of failing mid-way."""
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(_explain(exc, self._path)) from None
+            try:
+                yield self._db
+                await self._db.execute("COMMIT")
+            except BaseException as exc:
+                await _rollback(self._db)
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(_explain(exc, self._path)) from None
+                raise
+
+    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self._lock:
+            try:
+                async with self._db.execute(sql, tuple(params)) as cur:
+                    return list(await cur.fetchall())
+            except sqlite3.Error as exc:
+                raise StoreError(_explain(exc, self._path)) from None
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
+
+    def _user(self, user_id: int) -> str:
+        return pseudonymise(user_id, self._key)
+
+    async def _compact(self) -> None:
+        """After deleting personal data, fold the WAL into the file and empty it, so no copy lingers."""
+        async with self._lock:
+            # If another connection is busy SQLite checkpoints later; secure_delete has zeroed the pages.
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # ----------------------------------------------------------------------- writing
+
+    async def log_question(
+        self,
+        user_id: int,
+        chat_id: int,
+        text: str,
+        *,
+        reason: str,
+        best_id: str | None = None,
+        score: float = 0.0,
+        entry_id: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Queue a question for volunteers (redacted, pseudonymised) and remember where to reply."""
+        if reason not in REASONS:
+            raise ValueError(f"unknown reason {reason!r}; expected one of {', '.join(REASONS)}")
+        stamp = _iso(_now(now))
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO log (created_at, user_hash, text, reason, best_id, score, entry_id, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (stamp, self._user(user_id), redact(text), reason, best_id, float(score), entry_id, stamp),
+            )
+            log_id = cur.lastrowid
+            await db.execute("INSERT INTO delivery (log_id, chat_id) VALUES (?, ?)", (log_id, chat_id))
+        assert log_id is not None
+        return log_id
+
+    async def count_answer(self, entry_id: str, *, now: datetime | None = None) -> None:
+        """Count one answered question for today (UTC); the question itself is not stored."""
+        day = _now(now).astimezone(UTC).date().isoformat()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO answer_counts (day, entry_id, count) VALUES (?, ?, 1)"
+                " ON CONFLICT (day, entry_id) DO UPDATE SET count = count + 1",
+                (day, entry_id),
+            )
+
+    async def add_feedback(
+        self, user_id: int, entry_id: str, helpful: bool, *, now: datetime | None = None
+    ) -> None:
+        """Record a 👍 (helpful) or 👎 on an entry."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO feedback (created_at, user_hash, entry_id, helpful) VALUES (?, ?, ?, ?)",
+                (_iso(_now(now)), self._user(user_id), entry_id, int(helpful)),
+            )
+
+    async def set_status(
+        self, log_id: int, status: str, attached_entry: str | None = None, *, now: datetime | None = None
+    ) -> bool:
+        """Move an item to a status; closing it drops the parent's chat id. False if there is no such item."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        if status == "attached" and not attached_entry:
+            raise ValueError("status 'attached' needs the entry id it was attached to")
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "UPDATE log SET status = ?, attached_entry = ?, updated_at = ? WHERE id = ?",
+                (status, attached_entry if status == "attached" else None, _iso(_now(now)), log_id),
+            )
+            found = cur.rowcount > 0
+            if found and status != "open":
+                await db.execute("DELETE FROM delivery WHERE log_id = ?", (log_id,))
+        return found
+
+    # ----------------------------------------------------------------------- the queue
+
+    async def list_log(self, status: str | None = "open", limit: int = 20, offset: int = 0) -> list[LogItem]:
+        """Logged items, oldest first; ``status=None`` lists every status."""
+        where, params = ("WHERE status = ?", [status]) if status is not None else ("", [])
+        rows = await self._rows(
+            f"SELECT {_LOG_COLUMNS} FROM log {where} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [LogItem(*row) for row in rows]
+
+    async def get_log(self, log_id: int) -> LogItem | None:
+        rows = await self._rows(f"SELECT {_LOG_COLUMNS} FROM log WHERE id = ?", [log_id])
+        return LogItem(*rows[0]) if rows else None
+
+    async def count_log(self, status: str | None = "open") -> int:
+        if status is None:
+            return int(await self._one("SELECT COUNT(*) FROM log"))
+        return int(await self._one("SELECT COUNT(*) FROM log WHERE status = ?", [status]))
+
+    async def delivery_chat(self, log_id: int) -> int | None:
+        """The chat to send a volunteer's reply to, while the item is still open."""
+        return await self._one("SELECT chat_id FROM delivery WHERE log_id = ?", [log_id])
+
+    async def start_reply(self, volunteer_id: int, log_id: int, *, now: datetime | None = None) -> bool:
+        """Remember that this volunteer's next message answers ``log_id``. False if the item is gone."""
+        async with self._transaction() as db:
+            async with db.execute("SELECT 1 FROM log WHERE id = ?", (log_id,)) as cur:
+                if await cur.fetchone() is None:
+                    return False
+            await db.execute(
+                "INSERT OR REPLACE INTO volunteer_session (volunteer_id, log_id, mode, created_at)"
+                " VALUES (?, ?, 'reply', ?)",
+                (volunteer_id, log_id, _iso(_now(now))),
+            )
+        return True
+
+    async def pending_reply(self, volunteer_id: int) -> int | None:
+        return await self._one("SELECT log_id FROM volunteer_session WHERE volunteer_id = ?", [volunteer_id])
+
+    async def end_reply(self, volunteer_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM volunteer_session WHERE volunteer_id = ?", (volunteer_id,))
+
+    async def suggestions(self) -> dict[str, list[str]]:
+        """Questions volunteers attached to an entry, grouped by entry id: new ``alternatives`` to paste."""
+        rows = await self._rows(
+            "SELECT attached_entry, text FROM log WHERE status = 'attached' AND attached_entry IS NOT NULL"
+            " ORDER BY attached_entry, id"
+        )
+        grouped: dict[str, list[str]] = {}
+        for entry_id, text in rows:
+            grouped.setdefault(entry_id, []).append(text)
+        return grouped
+
+    # ----------------------------------------------------------------------- retention and erasure
+
+    async def purge(self, older_than_days: int, now: datetime | None = None) -> int:
+        """Delete log items (with their chat ids and sessions) and feedback older than the retention period.
+
+        Returns the number of log and feedback rows removed. Answer counts hold no personal data and stay.
+        """
+        if older_than_days < 0:
+            raise ValueError("older_than_days must not be negative")
+        cutoff = _iso(_now(now) - timedelta(days=older_than_days))
+        async with self._transaction() as db:
+            logs = await db.execute("DELETE FROM log WHERE created_at < ?", (cutoff,))
+            votes = await db.execute("DELETE FROM feedback WHERE created_at < ?", (cutoff,))
+            removed = logs.rowcount + votes.rowcount
+        if removed:
+            await self._compact()
+        return removed
+
+    async def forget(self, user_id: int) -> int:
+        """Erase everything about one user: questions, their chat ids, sessions on them, feedback.
+
+        Returns the number of questions and feedback rows removed (chat ids and sessions belong to a
+        question and are not counted separately).
+        """
+        user = self._user(user_id)
+        async with self._transaction() as db:
+            mine = "SELECT id FROM log WHERE user_hash = ?"
+            await db.execute(f"DELETE FROM delivery WHERE log_id IN ({mine})", (user,))
+            await db.execute(f"DELETE FROM volunteer_session WHERE log_id IN ({mine})", (user,))
+            logs = await db.execute("DELETE FROM log WHERE user_hash = ?", (user,))
+            votes = await db.execute("DELETE FROM feedback WHERE user_hash = ?", (user,))
+            removed = logs.rowcount + votes.rowcount
+        if removed:
+            await self._compact()
+        return removed
+
+    # ----------------------------------------------------------------------- reporting
+
+    async def stats(self, days: int, now: datetime | None = None) -> Stats:
+        """Answered per entry, unanswered, feedback per entry in the last ``days`` days; the open queue now.
+
+        Answer counts are per UTC day, so they cover the last ``days`` calendar days including today.
+        """
+        if days < 1:
+            raise ValueError("days must be at least 1")
+        moment = _now(now)
+        since = _iso(moment - timedelta(days=days))
+        first_day = (moment.astimezone(UTC).date() - timedelta(days=days - 1)).isoformat()
+        answered = {
+            entry: int(n)
+            for entry, n in await self._rows(
+                "SELECT entry_id, SUM(count) FROM answer_counts WHERE day >= ?"
+                " GROUP BY entry_id ORDER BY entry_id",
+                [first_day],
+            )
+        }
+        by_reason = {
+            reason: int(n)
+            for reason, n in await self._rows(
+                "SELECT reason, COUNT(*) FROM log WHERE created_at >= ? GROUP BY reason ORDER BY reason",
+                [since],
+            )
+        }
+        up: dict[str, int] = {}
+        down: dict[str, int] = {}
+        for entry, helpful, n in await self._rows(
+            "SELECT entry_id, helpful, COUNT(*) FROM feedback WHERE created_at >= ?"
+            " GROUP BY entry_id, helpful ORDER BY entry_id",
+            [since],
+        ):
+            (up if helpful else down)[entry] = int(n)
+        return Stats(
+            days=days,
+            since=since,
+            answered=answered,
+            unanswered=sum(by_reason.get(r, 0) for r in UNANSWERED_REASONS),
+            by_reason=by_reason,
+            feedback_up=up,
+            feedback_down=down,
+            open_queue=await self.count_log("open"),
+        )
+
+    async def export_csv(self, path_or_file: str | Path | IO[str]) -> int:
+        """Write every log item as CSV (no pseudonym) to a path or open text file; returns the row count."""
+        rows = await self._rows(f"SELECT {', '.join(CSV_COLUMNS)} FROM log ORDER BY id")
+        if isinstance(path_or_file, str | Path):
+            with open(path_or_file, "w", newline="", encoding="utf-8") as handle:
+                _write_csv(handle, rows)
+        else:
+            _write_csv(path_or_file, rows)
+        return len(rows)
+
+
+def _write_csv(handle: IO[str], rows: list[tuple[Any, ...]]) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows([_csv_cell(value) for value in row] for row in rows)
+
+
+async def _migrate(db: aiosqlite.Connection, path: str) -> None:
+    """Bring the schema to ``SCHEMA_VERSION``, one transaction per version.
+
+    The version is re-read inside each write transaction, so two processes opening a new file at once
+    do not both apply the same migration.
+    """
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer faqbot (schema v{version}; this one knows up to "
+            f"v{SCHEMA_VERSION}). Upgrade faqbot, or use another database file."
+        )
+    while version < SCHEMA_VERSION:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            async with db.execute("PRAGMA user_version") as cur:
+                row = await cur.fetchone()
+            version = int(row[0]) if row else 0
+            if version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    await db.execute(statement)
+                version += 1
+                await db.execute(f"PRAGMA user_version = {version}")
+            await db.execute("COMMIT")
+        except BaseException:
+            await _rollback(db)
+            raise
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Undo an open transaction; if SQLite already rolled it back, there is nothing to do."""
+    with contextlib.suppress(sqlite3.Error):
+        await db.execute("ROLLBACK")
