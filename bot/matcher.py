@@ -29,15 +29,20 @@ from bot.text import Normaliser, fold, words
 class MatchSettings:
     """The thresholds that decide between answering, suggesting and abstaining (tuned on dev.yaml)."""
 
-    answer_threshold: float = 0.4
-    suggest_threshold: float = 0.2
+    answer_threshold: float = 0.35
+    suggest_threshold: float = 0.15
     margin: float = 0.0
+    # The IDF the best entry must share with the question to answer outright: "data" or "my child"
+    # alone match everything a little and deserve suggestions, not a confident answer.
+    min_evidence: float = 0.25
+    # A question whose terms are exactly one of an entry's phrasings scores at least this.
+    exact_floor: float = 0.85
     max_suggestions: int = 3
-    phrasing_weight: float = 0.5
+    phrasing_weight: float = 0.4
     answer_text_weight: float = 0.4
     saturation: float = 1.0
     weight_power: float = 1.0
-    share_weight: float = 0.3
+    share_weight: float = 0.6
     unknown_weight: float = 1.0
 
 
@@ -143,7 +148,15 @@ class Matcher:
 
     def scores(self, question: str) -> list[tuple[float, int]]:
         """Every entry with a non-zero score, best first, as (score, entry index)."""
-        terms = set(self.normaliser.terms(question))
+        return self._score_terms(set(self.normaliser.terms(question)))
+
+    def _evidence(self, terms: set[str], entry: int) -> float:
+        """How much IDF the question shares with one entry (its phrasings, keywords or answer)."""
+        return sum(
+            self._idf.get(t, 0.0) for t in terms if any(i == entry for i, _ in self._belongs.get(t, ()))
+        )
+
+    def _score_terms(self, terms: set[str]) -> list[tuple[float, int]]:
         if not terms:
             return []
         q_weight = sum(self._w(t) for t in terms)
@@ -167,10 +180,13 @@ class Matcher:
             for i, strength in self._belongs.get(t, ()):
                 covered[i] += w * strength
         a = self.settings.phrasing_weight
-        out = [
-            (a * best_phrasing.get(i, 0.0) + (1 - a) * covered[i] / q_weight, i)
-            for i in covered.keys() | best_phrasing.keys()
-        ]
+        out = []
+        for i in covered.keys() | best_phrasing.keys():
+            phrasing, coverage = best_phrasing.get(i, 0.0), covered[i] / q_weight
+            score = a * phrasing + (1 - a) * coverage
+            if phrasing > 0.999:  # the question is one of this entry's phrasings
+                score = max(score, self.settings.exact_floor + (1 - self.settings.exact_floor) * coverage)
+            out.append((score, i))
         out.sort(key=lambda pair: (-pair[0], pair[1]))
         return out
 
@@ -194,7 +210,8 @@ class Matcher:
         st = self.smalltalk(question)
         if st is not None:
             return Match(Outcome.SMALLTALK, 0.0, smalltalk=st)
-        ranked = self.scores(question)
+        terms = set(self.normaliser.terms(question))
+        ranked = self._score_terms(terms)
         s = self.settings
         if not ranked or ranked[0][0] < s.suggest_threshold:
             top = round(min(ranked[0][0], 1.0), 4) if ranked else 0.0
@@ -203,7 +220,8 @@ class Matcher:
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
         floor = max(s.suggest_threshold, best * 0.5)
         score = round(min(best, 1.0), 4)
-        if best >= s.answer_threshold and best - runner_up >= s.margin:
+        confident = best >= s.answer_threshold and best - runner_up >= s.margin
+        if confident and self._evidence(terms, best_i) >= s.min_evidence:
             others = tuple(self._entries[i] for sc, i in ranked[1 : 1 + s.max_suggestions] if sc >= floor)
             return Match(Outcome.ANSWER, score, entry=self._entries[best_i], suggestions=others)
         close = tuple(self._entries[i] for sc, i in ranked[: s.max_suggestions] if sc >= floor)

@@ -21,7 +21,8 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _POSSESSIVE_RE = re.compile(r"'(s|)$")
 
-# Function words and chat filler that say nothing about the topic. Kept short on purpose:
+# Function words and chat filler that say nothing about the topic (nor does "mum": nearly every
+# message comes from a parent). Kept short on purpose:
 # words such as "long", "delete", "object" or "share" carry meaning here and stay.
 STOP_WORDS = frozenset(
     """
@@ -41,7 +42,9 @@ STOP_WORDS = frozenset(
     literally currently recently still ever even every everything lot lots bit little kind sort way
     mine yours one ones much many well make makes made making sorry bother bothering honestly honest
     quite worried worry worrying concerned scared anxious upset confused sure guess maybe perhaps
-    currently basically hoping hope help advice anybody lol cheers
+    currently basically hoping hope help advice anybody lol cheers read reading
+    two three four five six seven eight nine ten twice parent parents mum mom mummy dad daddy father
+    mother
     """.split()
 )
 
@@ -110,8 +113,13 @@ class Normaliser:
         self._fix_cache.clear()
 
     def correct(self, word: str) -> str:
-        """The FAQ word nearest to an unknown ``word`` (one edit, two for long words), else ``word``."""
-        if len(word) < 4 or not word.isalpha() or word in self._vocab or word in STOP_WORDS:
+        """The FAQ word nearest to an unknown ``word``, or ``word`` itself when unsure.
+
+        Conservative on purpose, because a wrong correction turns an unrelated word into a topic word
+        ("bread" is one edit from "break" and "read"): only words of five letters or more, one edit
+        (two for long words), the same first letter, and exactly one nearest candidate.
+        """
+        if len(word) < 5 or not word.isalpha() or word in self._vocab or word in STOP_WORDS:
             return word
         if stem(word) in self._stem_vocab:
             return word
@@ -119,8 +127,13 @@ class Normaliser:
         if cached is not None:
             return cached
         limit = 1 if len(word) < 8 else 2
-        best = process.extractOne(word, self._vocab_list, scorer=OSA.distance, score_cutoff=limit)
-        fixed = best[0] if best else word
+        found = process.extract(word, self._vocab_list, scorer=OSA.distance, score_cutoff=limit, limit=4)
+        fixed = word
+        if found:
+            best = min(d for _, d, _ in found)
+            nearest = [w for w, d, _ in found if d == best and w[0] == word[0]]
+            if len(nearest) == 1 and sum(d == best for _, d, _ in found) == 1:
+                fixed = nearest[0]
         if len(self._fix_cache) > 50000:
             self._fix_cache.clear()
         self._fix_cache[word] = fixed

@@ -58,13 +58,13 @@ def test_typos_are_corrected_against_the_faq_vocabulary() -> None:
         ("WHAT IS THE SCHOOL CENSUS", "school-census"),  # shouting
         ("what is the shcool cenus", "school-census"),  # typos
         ("npd??", "national-pupil-database"),  # jargon alone
-        ("how do i make a SAR to the dfe", "subject-access-request"),
+        ("what is a subject access request", "subject-access-request"),
         ("can the school use my sons fingerprint for lunch without asking me", "biometrics-consent"),
         ("ico complaint how", "complain-ico"),
         (
             "hi there, sorry to bother you, I'm a mum of three and I've been reading about all this and "
             "I'm honestly quite worried, how long does the department for education actually keep my kids "
-            "records for once they leave school?",
+            "records for, like forever?",
             "dfe-retention",
         ),
         ("what is a unique pupil number", "upn"),
