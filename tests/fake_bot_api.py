@@ -623,8 +623,11 @@ class FakeBotAPI:
             message = call.result
         if message is not None:
             key = (self._chat_key(message["chat"]["id"]), int(message["message_id"]))
-            current = self._messages.get(key, message)
-            return copy.deepcopy({k: v for k, v in current.items() if k != "reply_to_message"})
+            current = copy.deepcopy(self._messages.get(key, message))
+            # Like Telegram: the message keeps its reply_to_message, but only one level deep.
+            if isinstance(current.get("reply_to_message"), dict):
+                current["reply_to_message"].pop("reply_to_message", None)
+            return current
         if chat_id is None:
             raise ValueError("inject_callback needs message= or chat_id=")
         key = self._chat_key(chat_id)

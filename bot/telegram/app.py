@@ -1,0 +1,196 @@
+"""Build and run the python-telegram-bot Application around the core, the live FAQ and the store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from telegram import BotCommand, Update
+from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.knowledge import KnowledgeError
+from bot.live import LiveFAQ
+from bot.privacy import load_or_create_key
+from bot.replies import Reply
+from bot.store import Store, StoreError
+from bot.telegram import parents, volunteers
+from bot.telegram.send import send_reply
+from bot.telegram.services import KEY, Services
+
+log = logging.getLogger("faqbot")
+
+COMMANDS = [
+    BotCommand("start", "What this bot does"),
+    BotCommand("topics", "Browse the answers by topic"),
+    BotCommand("help", "How to use the bot"),
+    BotCommand("privacy", "What the bot stores about you"),
+    BotCommand("forget", "Delete everything the bot holds about you"),
+    BotCommand("volunteer", "Ask a person: /volunteer your question"),
+]
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+NO_TOKEN = """faqbot run needs a Telegram bot token.
+
+  1. In Telegram, open @BotFather, send /newbot and follow the steps.
+  2. Put the token it gives you in the environment (or in a .env file here):
+       export TELEGRAM_BOT_TOKEN=123456:ABC-your-token
+  3. Run faqbot run again.
+
+To try the bot without Telegram, run:  faqbot chat"""
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the problem without any message text; tell the user something went wrong where possible."""
+    err = context.error
+    if isinstance(err, RetryAfter | TimedOut | NetworkError):
+        log.warning("Bot API problem: %s", type(err).__name__)
+    else:
+        log.error("error while handling an update: %r", type(err).__name__, exc_info=err)
+    if isinstance(update, Update) and update.effective_chat:
+        try:
+            await send_reply(context.bot, update.effective_chat.id, Reply(SORRY))
+        except Exception:
+            log.warning("could not tell the user about the error")
+
+
+async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc: Services = context.application.bot_data[KEY]
+    removed = await svc.store.purge(svc.settings.retention_days)
+    log.info("retention purge removed %d rows", removed)
+
+
+def _reload_on_hup(live: LiveFAQ) -> None:
+    try:
+        report = live.reload()
+        log.info("SIGHUP: %s", report.summary().replace("\n", "; "))
+    except KnowledgeError as exc:
+        log.error("SIGHUP: FAQ not reloaded, the old one stays live: %s", "; ".join(exc.errors))
+
+
+def build_application(
+    settings: Settings, live: LiveFAQ, store: Store | None = None, *, reload_on_sighup: bool = False
+) -> Application:
+    """The Application with every handler. The store is opened in ``post_init`` unless given."""
+    builder = ApplicationBuilder().token(settings.token or "").base_url(settings.api_url)
+    builder = builder.concurrent_updates(True)
+    if settings.rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+
+    async def post_init(app: Application) -> None:
+        nonlocal store
+        if store is None:
+            key = load_or_create_key(settings.secret, settings.db_path.with_suffix(".key"))
+            store = await Store.open(settings.db_path, key)
+        app.bot_data[KEY] = Services(settings, live, store)
+        try:
+            await app.bot.set_my_commands(COMMANDS)
+        except (NetworkError, RetryAfter) as exc:
+            log.warning("could not set the command menu: %s", type(exc).__name__)
+        if app.job_queue is not None:
+            app.job_queue.run_repeating(purge_job, interval=dt.timedelta(days=1), first=5.0, name="purge")
+        if reload_on_sighup:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_hup, live)
+
+    async def post_shutdown(app: Application) -> None:
+        svc = app.bot_data.get(KEY)
+        if svc is not None:
+            await svc.store.close()
+
+    app = builder.post_init(post_init).post_shutdown(post_shutdown).build()
+    private = filters.ChatType.PRIVATE
+    app.add_handler(TypeHandler(Update, parents.flood_gate), group=-1)
+    app.add_handler(CommandHandler("start", parents.start))
+    app.add_handler(CommandHandler("help", parents.help_command))
+    app.add_handler(CommandHandler("topics", parents.topics))
+    app.add_handler(CommandHandler("privacy", parents.privacy))
+    app.add_handler(CommandHandler("forget", parents.forget))
+    app.add_handler(CommandHandler("volunteer", parents.volunteer_command))
+    app.add_handler(CommandHandler("queue", volunteers.queue))
+    app.add_handler(CommandHandler("cancel", volunteers.cancel))
+    app.add_handler(CommandHandler("reload", volunteers.reload_command))
+    app.add_handler(CommandHandler("stats", volunteers.stats))
+    app.add_handler(CallbackQueryHandler(volunteers.queue_button, pattern=r"^q:"))
+    app.add_handler(CallbackQueryHandler(parents.button))
+    app.add_handler(MessageHandler(filters.COMMAND & private, parents.unknown_command))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, parents.question))
+    app.add_handler(
+        MessageHandler(~filters.TEXT & ~filters.COMMAND & ~filters.StatusUpdate.ALL, parents.non_text)
+    )
+    app.add_error_handler(on_error)
+    return app
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.db_path.with_suffix(".pid")
+
+
+def run(args: argparse.Namespace | None = None) -> int:
+    """``faqbot run``: validate everything, then poll (or serve the webhook) until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print("The configuration has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    if not settings.token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    try:
+        live = LiveFAQ(settings.knowledge_dir, settings.match)
+    except KnowledgeError as exc:
+        print("The knowledge base is invalid; fix it and start again:", file=sys.stderr)
+        for err in exc.errors:
+            print(f"  {err}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(_check_store(settings))
+    except StoreError as exc:
+        print(f"Cannot use the database: {exc}", file=sys.stderr)
+        return 1
+    app = build_application(settings, live, reload_on_sighup=True)
+    pid_file = _pid_file(settings)
+    pid_file.write_text(str(os.getpid()))
+    try:
+        if settings.webhook_url:
+            app.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path="telegram",
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+    finally:
+        pid_file.unlink(missing_ok=True)
+    return 0
+
+
+async def _check_store(settings: Settings) -> None:
+    """Open and close the database once before starting, so a locked or read-only file fails clearly."""
+    key = load_or_create_key(settings.secret, settings.db_path.with_suffix(".key"))
+    store = await Store.open(settings.db_path, key)
+    await store.close()

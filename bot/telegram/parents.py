@@ -1,0 +1,282 @@
+"""Handlers for parents: commands, free-text questions, topic buttons, feedback, "None of these"."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot.matcher import Outcome
+from bot.replies import Button, Reply, escape, render_entry, render_match, render_section, render_sections
+from bot.telegram.send import edit_reply, send_reply
+from bot.telegram.services import services
+from bot.telegram.volunteers import handle_volunteer_message, notify_volunteers
+
+log = logging.getLogger(__name__)
+
+WELCOME = (
+    "Hello! I answer parents' questions about the data that schools in England and the "
+    "Department for Education collect about children: the school census, the National Pupil "
+    "Database, how long data is kept, who it is shared with, and what you can do.\n\n"
+    "I'm run by volunteers and I'm not legal advice: every answer links to its sources.\n\n"
+    "Type your question in your own words, or tap <b>Topics</b> to browse. "
+    "/privacy shows what I store about you."
+)
+HELP = (
+    "<b>How to use me</b>\n"
+    "• Type a question in your own words, e.g. <i>Can I opt my child out of the census?</i>\n"
+    "• /topics: browse the answers by topic\n"
+    "• /privacy: what I store about you; /forget: delete it\n"
+    "• /volunteer followed by your question: ask a person\n\n"
+    "Under each answer, 👍 / 👎 tell us whether it helped."
+)
+TEXT_ONLY = "Sorry, I can only read text messages. Please type your question."
+SLOW_DOWN = "You're sending messages very quickly. Please wait a minute, then ask again."
+STALE = "Sorry, that button is out of date. Please type your question again, or tap Topics."
+UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
+
+
+def _question_text(message: Message, bot_username: str | None) -> str | None:
+    """The question in a message; in groups only when the bot is addressed (mention or reply)."""
+    text = message.text or ""
+    if message.chat.type == ChatType.PRIVATE:
+        return text
+    mention = f"@{bot_username}" if bot_username else None
+    replied_to_bot = (
+        message.reply_to_message is not None
+        and message.reply_to_message.from_user is not None
+        and message.reply_to_message.from_user.username == bot_username
+    )
+    if mention and mention.lower() in text.lower():
+        start = text.lower().index(mention.lower())
+        return (text[:start] + text[start + len(mention) :]).strip()
+    return text if replied_to_bot else None
+
+
+async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every handler: a user over the per-minute limit is told once, then ignored.
+
+    Volunteers and admins are exempt. Stopping here keeps a flood out of the log and the queue.
+    """
+    user = update.effective_user
+    svc = services(context)
+    if user is None or svc.settings.is_volunteer(user.id) or svc.flood.allow(user.id):
+        return
+    if update.callback_query:
+        await update.callback_query.answer(SLOW_DOWN if svc.flood.first_refusal(user.id) else None)
+    elif update.effective_chat and svc.flood.first_refusal(user.id):
+        await send_reply(context.bot, update.effective_chat.id, Reply(SLOW_DOWN))
+    raise ApplicationHandlerStop
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_chat:
+        await send_reply(
+            context.bot, update.effective_chat.id, Reply(WELCOME, ((Button("📚 Topics", "topics"),),))
+        )
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_chat:
+        await send_reply(
+            context.bot, update.effective_chat.id, Reply(HELP, ((Button("📚 Topics", "topics"),),))
+        )
+
+
+async def topics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_chat:
+        await send_reply(
+            context.bot, update.effective_chat.id, render_sections(services(context).live.current.kb)
+        )
+
+
+async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    kb = services(context).live.current.kb
+    entry = kb.get("bot-privacy")
+    if update.effective_chat and entry:
+        await send_reply(context.bot, update.effective_chat.id, render_entry(entry, kb))
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user, chat = update.effective_user, update.effective_chat
+    if not user or not chat:
+        return
+    removed = await services(context).store.forget(user.id)
+    noun = "record" if removed == 1 else "records"
+    await send_reply(
+        context.bot,
+        chat.id,
+        Reply(f"Done: I deleted everything I held about you ({removed} {noun} removed)."),
+    )
+
+
+async def volunteer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/volunteer <question>`` logs the question for a person to answer."""
+    message, user = update.effective_message, update.effective_user
+    if not message or not user:
+        return
+    question = " ".join(context.args or []).strip()
+    if not question:
+        await send_reply(
+            context.bot,
+            message.chat_id,
+            Reply("Send /volunteer followed by your question, e.g. <i>/volunteer can the school share …</i>"),
+        )
+        return
+    svc = services(context)
+    match = svc.live.current.match(question)
+    log_id = await svc.store.log_question(
+        user.id, message.chat_id, question, reason="volunteer", best_id=match.best_id, score=match.score
+    )
+    await notify_volunteers(context, log_id)
+    await send_reply(
+        context.bot,
+        message.chat_id,
+        Reply("Thank you. I've passed your question to the volunteers; a person will reply here."),
+        reply_to=message.message_id,
+    )
+
+
+async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A free-text message: answer it, offer suggestions, or log it for volunteers."""
+    message, user = update.effective_message, update.effective_user
+    if not message or not user or message.text is None:
+        return
+    svc = services(context)
+    if message.chat.type == ChatType.PRIVATE and await handle_volunteer_message(update, context):
+        return
+    text = _question_text(message, context.bot.username)
+    if text is None:
+        return
+    snap = svc.live.current  # one snapshot for the whole reply
+    match = snap.match(text)
+    if match.outcome is Outcome.ANSWER and match.entry:
+        await svc.store.count_answer(match.entry.id)
+    elif match.outcome is Outcome.UNKNOWN:
+        log_id = await svc.store.log_question(
+            user.id, message.chat_id, text, reason="unanswered", best_id=match.best_id, score=match.score
+        )
+        await notify_volunteers(context, log_id)
+    await send_reply(context.bot, message.chat_id, render_match(match, snap.kb), reply_to=message.message_id)
+
+
+async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message and message.chat.type == ChatType.PRIVATE:
+        await send_reply(context.bot, message.chat_id, Reply(TEXT_ONLY))
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message and message.chat.type == ChatType.PRIVATE:
+        await send_reply(context.bot, message.chat_id, Reply(UNKNOWN_COMMAND))
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Parents' inline buttons: open an entry or section, feedback, "None of these"."""
+    query = update.callback_query
+    if query is None or query.data is None or query.from_user is None:
+        return
+    svc = services(context)
+    snap = svc.live.current
+    kb = snap.kb
+    action, _, arg = query.data.partition(":")
+    message = query.message if isinstance(query.message, Message) else None
+    chat_id = message.chat_id if message else query.from_user.id
+    if action == "a":
+        entry = kb.get(arg)
+        if entry is None:
+            await query.answer(STALE, show_alert=True)
+            return
+        await query.answer()
+        await svc.store.count_answer(entry.id)
+        await send_reply(context.bot, chat_id, render_entry(entry, kb))
+    elif action == "topics":
+        await query.answer()
+        if message:
+            await edit_reply(context.bot, message, render_sections(kb))
+    elif action == "sec":
+        reply = render_section(kb, int(arg)) if arg.isdigit() else None
+        if reply is None:
+            await query.answer(STALE, show_alert=True)
+            return
+        await query.answer()
+        if message:
+            await edit_reply(context.bot, message, reply)
+    elif action == "fb":
+        vote, _, entry_id = arg.partition(":")
+        if vote not in ("up", "dn") or kb.get(entry_id) is None:
+            await query.answer(STALE, show_alert=True)
+            return
+        await svc.store.add_feedback(query.from_user.id, entry_id, vote == "up")
+        if vote == "up":
+            await query.answer("Thank you for the feedback!")
+        else:
+            asked = _original_question(message)
+            log_id = await svc.store.log_question(
+                query.from_user.id,
+                chat_id,
+                asked or f"(👎 on the answer: {kb.entries[entry_id].question})",
+                reason="feedback",
+                best_id=entry_id,
+                entry_id=entry_id,
+            )
+            await notify_volunteers(context, log_id)
+            await query.answer("Thank you. I've passed this to a volunteer so the answer can be improved.")
+        if message:
+            await _drop_feedback_buttons(context, message)
+    elif action == "none":
+        asked = _original_question(message)
+        if not asked:
+            await query.answer("Please type your question again and I'll pass it on.", show_alert=True)
+            return
+        match = snap.match(asked)
+        log_id = await svc.store.log_question(
+            query.from_user.id,
+            chat_id,
+            asked,
+            reason="none_of_these",
+            best_id=match.best_id,
+            score=match.score,
+        )
+        await notify_volunteers(context, log_id)
+        await query.answer()
+        await send_reply(
+            context.bot,
+            chat_id,
+            Reply(
+                f"Thank you. I've passed your question to the volunteers: <i>{escape(asked)}</i>",
+                ((Button("📚 Topics", "topics"),),),
+            ),
+        )
+        if message:
+            await _drop_feedback_buttons(context, message)
+    else:
+        await query.answer(STALE, show_alert=True)
+
+
+def _original_question(message: Message | None) -> str | None:
+    """The parent's question that a bot message replied to (we always reply to the question)."""
+    if message and message.reply_to_message and message.reply_to_message.text:
+        return message.reply_to_message.text
+    return None
+
+
+async def _drop_feedback_buttons(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+    """Remove the feedback (or "None of these") row after it was used, so it is not pressed twice."""
+    markup = message.reply_markup
+    if markup is None:
+        return
+    rows = [
+        row
+        for row in markup.inline_keyboard
+        if not any((b.callback_data or "").startswith("fb:") or b.callback_data == "none" for b in row)
+    ]
+    try:
+        await context.bot.edit_message_reply_markup(
+            message.chat_id, message.message_id, reply_markup=InlineKeyboardMarkup(rows) if rows else None
+        )
+    except Exception:
+        log.debug("could not remove feedback buttons", exc_info=True)

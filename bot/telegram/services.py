@@ -1,0 +1,60 @@
+"""What every handler needs, held once in ``application.bot_data``: settings, the live FAQ, the store."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from telegram.ext import ContextTypes
+
+from bot.config import Settings
+from bot.live import LiveFAQ
+from bot.store import Store
+
+KEY = "services"
+
+
+class FloodGuard:
+    """Per-user sliding-window limit: at most ``per_minute`` messages a minute from one user."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._seen: dict[int, deque[float]] = {}
+        self._warned: set[int] = set()
+
+    def allow(self, user_id: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        window = self._seen.setdefault(user_id, deque())
+        while window and now - window[0] > 60.0:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            return False
+        window.append(now)
+        self._warned.discard(user_id)
+        if len(self._seen) > 10000:  # forget idle users so memory stays bounded
+            for uid in [u for u, w in self._seen.items() if not w or now - w[-1] > 60.0]:
+                del self._seen[uid]
+        return True
+
+    def first_refusal(self, user_id: int) -> bool:
+        """True the first time a user is refused in a burst, so the polite note is sent once."""
+        if user_id in self._warned:
+            return False
+        self._warned.add(user_id)
+        return True
+
+
+@dataclass
+class Services:
+    settings: Settings
+    live: LiveFAQ
+    store: Store
+    flood: FloodGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.flood = FloodGuard(self.settings.flood_per_minute)
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data[KEY]

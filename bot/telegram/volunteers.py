@@ -1,0 +1,263 @@
+"""Handlers for volunteers (the queue: reply, attach, dismiss) and admins (reload, stats).
+
+Anyone not configured gets exactly the reply an unknown command gets, and the attempt is logged
+without its text, so the commands reveal nothing about themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Message, Update
+from telegram.ext import ContextTypes
+
+from bot.knowledge import KnowledgeError
+from bot.replies import Button, Reply, escape, label, render_entry
+from bot.store import LogItem
+from bot.telegram.send import edit_reply, send_reply
+from bot.telegram.services import services
+
+log = logging.getLogger(__name__)
+PAGE = 5
+UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
+
+
+async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
+    user = update.effective_user
+    log.warning("refused %s for unauthorised user (update %s)", what, update.update_id)
+    if update.callback_query:
+        await update.callback_query.answer()
+        return
+    if update.effective_chat and user:
+        await send_reply(context.bot, update.effective_chat.id, Reply(UNKNOWN_COMMAND))
+
+
+def _is_volunteer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    user = update.effective_user
+    return services(context).settings.is_volunteer(user.id if user else None)
+
+
+def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    user = update.effective_user
+    return services(context).settings.is_admin(user.id if user else None)
+
+
+def _item_reply(item: LogItem) -> Reply:
+    best = f" · best guess: {escape(item.best_id)} ({item.score:.2f})" if item.best_id else ""
+    text = (
+        f"<b>#{item.id}</b> · {escape(item.reason)} · {escape(item.created_at[:16].replace('T', ' '))}"
+        f"{best}\n"
+        f"{escape(item.text)}"
+    )
+    buttons = (
+        (
+            Button("💬 Reply", "q", f"r:{item.id}"),
+            Button("📎 Attach", "q", f"a:{item.id}"),
+            Button("🗑 Dismiss", "q", f"d:{item.id}"),
+        ),
+    )
+    return Reply(text, buttons)
+
+
+async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> None:
+    """Post a newly logged question to the volunteer chat, when one is configured."""
+    svc = services(context)
+    chat = svc.settings.volunteer_chat
+    if chat is None:
+        return
+    item = await svc.store.get_log(log_id)
+    if item is None:
+        return
+    try:
+        await send_reply(context.bot, chat, _item_reply(item))
+    except Exception:
+        log.warning("could not notify the volunteer chat about #%s", log_id, exc_info=True)
+
+
+# --------------------------------------------------------------------------- volunteers
+
+
+async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int = 0) -> None:
+    if not _is_volunteer(update, context):
+        await _refuse(update, context, "/queue")
+        return
+    chat = update.effective_chat
+    if chat is None:
+        return
+    store = services(context).store
+    total = await store.count_log("open")
+    items = await store.list_log("open", limit=PAGE, offset=offset)
+    if not items:
+        await send_reply(context.bot, chat.id, Reply("The queue is empty. Thank you!"))
+        return
+    await send_reply(
+        context.bot,
+        chat.id,
+        Reply(f"<b>{total}</b> open question(s), oldest first ({offset + 1}–{offset + len(items)}):"),
+    )
+    for item in items:
+        await send_reply(context.bot, chat.id, _item_reply(item))
+    if offset + len(items) < total:
+        await send_reply(
+            context.bot, chat.id, Reply("More:", ((Button("Next ▶", "q", f"m:{offset + PAGE}"),),))
+        )
+
+
+async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (then ``q:e:ID:ENTRY``), ``q:d:ID`` dismiss,
+    ``q:m:OFFSET`` next page."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    if not _is_volunteer(update, context):
+        await _refuse(update, context, "a volunteer button")
+        return
+    svc = services(context)
+    parts = query.data.split(":")
+    kind = parts[1] if len(parts) > 1 else ""
+    number = parts[2] if len(parts) > 2 else ""
+    if not number.isdigit() or len(number) > 12:
+        await query.answer("That button is not valid.", show_alert=True)
+        return
+    if kind == "m":
+        await query.answer()
+        await queue(update, context, offset=int(number))
+        return
+    item = await svc.store.get_log(int(number))
+    message = query.message if isinstance(query.message, Message) else None
+    if item is None or item.status != "open":
+        await query.answer("That question is no longer open.", show_alert=True)
+        return
+    kb = svc.live.current.kb
+    if kind == "r":
+        await svc.store.start_reply(query.from_user.id, item.id)
+        await query.answer()
+        await send_reply(
+            context.bot,
+            query.from_user.id,
+            Reply(
+                f"Send your reply to <b>#{item.id}</b> as your next message. It goes to the parent as it is. "
+                "Send /cancel to stop."
+            ),
+        )
+    elif kind == "a" and message:
+        await query.answer()
+        rows = tuple((Button(label(e.question), "q", f"e:{item.id}:{e.id}"),) for e in kb)
+        await send_reply(
+            context.bot, message.chat_id, Reply(f"Attach <b>#{item.id}</b> to which answer?", rows)
+        )
+    elif kind == "e" and len(parts) == 4:
+        entry = kb.get(parts[3])
+        if entry is None:
+            await query.answer("That answer no longer exists.", show_alert=True)
+            return
+        chat_id = await svc.store.delivery_chat(item.id)
+        if chat_id is not None:
+            header = Reply(f"A volunteer found an answer to your question: <i>{escape(item.text)}</i>")
+            await send_reply(context.bot, chat_id, header)
+            await send_reply(context.bot, chat_id, render_entry(entry, kb))
+        await svc.store.set_status(item.id, "attached", attached_entry=entry.id)
+        await query.answer(
+            "Attached." if chat_id is not None else "Attached (the parent can no longer be reached)."
+        )
+        if message:
+            await edit_reply(
+                context.bot, message, Reply(f"#{item.id} attached to <b>{escape(entry.id)}</b>.")
+            )
+    elif kind == "d":
+        await svc.store.set_status(item.id, "dismissed")
+        await query.answer("Dismissed.")
+        if message:
+            await edit_reply(context.bot, message, Reply(f"#{item.id} dismissed."))
+    else:
+        await query.answer("That button is not valid.", show_alert=True)
+
+
+async def handle_volunteer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """If a volunteer has a reply pending, deliver this message to the parent. True when handled."""
+    user, message = update.effective_user, update.effective_message
+    if not user or not message or not message.text or not _is_volunteer(update, context):
+        return False
+    store = services(context).store
+    log_id = await store.pending_reply(user.id)
+    if log_id is None:
+        return False
+    item = await store.get_log(log_id)
+    chat_id = await store.delivery_chat(log_id)
+    await store.end_reply(user.id)
+    if item is None or chat_id is None or item.status != "open":
+        await send_reply(
+            context.bot,
+            message.chat_id,
+            Reply(f"#{log_id} can no longer be answered (it was closed or deleted)."),
+        )
+        return True
+    reply = Reply(
+        f"💬 <b>A volunteer replied to your question</b> <i>{escape(item.text)}</i>\n\n{escape(message.text)}"
+    )
+    await send_reply(context.bot, chat_id, reply)
+    await store.set_status(log_id, "answered")
+    await send_reply(context.bot, message.chat_id, Reply(f"Sent. #{log_id} is marked answered."))
+    return True
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user, chat = update.effective_user, update.effective_chat
+    if not user or not chat:
+        return
+    if not _is_volunteer(update, context):
+        await _refuse(update, context, "/cancel")
+        return
+    await services(context).store.end_reply(user.id)
+    await send_reply(context.bot, chat.id, Reply("Cancelled."))
+
+
+# --------------------------------------------------------------------------- admins
+
+
+async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not _is_admin(update, context):
+        await _refuse(update, context, "/reload")
+        return
+    chat = update.effective_chat
+    if chat is None:
+        return
+    text = await reload_text(context)
+    await send_reply(context.bot, chat.id, Reply(escape(text)))
+
+
+async def reload_text(context: ContextTypes.DEFAULT_TYPE) -> str:
+    """Reload the FAQ off the event loop; a broken FAQ leaves the old one live."""
+    live = services(context).live
+    try:
+        report = await asyncio.to_thread(live.reload)
+    except KnowledgeError as exc:
+        lines = "\n".join(exc.errors[:30])
+        more = f"\n… and {len(exc.errors) - 30} more" if len(exc.errors) > 30 else ""
+        return f"The FAQ was NOT reloaded; the old one stays live. Errors:\n{lines}{more}"
+    return report.summary()
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not _is_admin(update, context):
+        await _refuse(update, context, "/stats")
+        return
+    chat = update.effective_chat
+    if chat is None:
+        return
+    store = services(context).store
+    parts = []
+    for days in (7, 30):
+        s = await store.stats(days)
+        lines = [f"<b>Last {days} days</b>", f"Unanswered: {s.unanswered} · open queue: {s.open_queue}"]
+        ids = sorted(
+            set(s.answered) | set(s.feedback_up) | set(s.feedback_down), key=lambda i: -s.answered.get(i, 0)
+        )
+        for entry_id in ids[:25]:
+            lines.append(
+                f"• {escape(entry_id)}: {s.answered.get(entry_id, 0)} answered, "
+                f"👍 {s.feedback_up.get(entry_id, 0)} 👎 {s.feedback_down.get(entry_id, 0)}"
+            )
+        parts.append("\n".join(lines))
+    await send_reply(context.bot, chat.id, Reply("\n\n".join(parts)))

@@ -1,0 +1,92 @@
+"""Run the real bot (PTB Application, real store) against the fake Bot API, for end-to-end tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from telegram.ext import Application
+
+from bot.config import Settings
+from bot.live import LiveFAQ
+from bot.store import Store
+from bot.telegram.app import build_application
+from tests.conftest import SHIPPED
+from tests.fake_bot_api import FakeBotAPI
+
+PARENT = 1001
+OTHER_PARENT = 1002
+VOLUNTEER = 800
+ADMIN = 900
+VOLUNTEER_CHAT = -5000
+
+
+@dataclasses.dataclass
+class Running:
+    api: FakeBotAPI
+    app: Application
+    store: Store
+    live: LiveFAQ
+    settings: Settings
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [p["text"] for p in self.api.sent("sendMessage", chat_id=chat_id)]
+
+    async def ask(self, text: str, user: int = PARENT, **kwargs: Any) -> dict[str, Any]:
+        """Send a message as ``user`` and return the bot's next reply in that chat (params)."""
+        before = len(self.api.sent("sendMessage", chat_id=kwargs.get("chat_id", user)))
+        self.api.inject_message(user, text, **kwargs)
+        calls = await self.api.wait_for("sendMessage", chat_id=kwargs.get("chat_id", user), count=before + 1)
+        return calls[before].params
+
+    def last_answer(self) -> str:
+        """The text of the latest answerCallbackQuery (the toast or alert the user saw)."""
+        return list(self.api.callback_answers.values())[-1].get("text") or ""
+
+    async def press(self, user: int, message: dict[str, Any], data: str) -> None:
+        before = len(self.api.callback_answers)
+        self.api.inject_callback(user, data, message=message)
+        await self.api.wait_for("answerCallbackQuery", count=before + 1)
+
+
+def buttons(params: dict[str, Any]) -> list[str]:
+    markup = params.get("reply_markup") or {}
+    return [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
+
+
+@asynccontextmanager
+async def running_bot(
+    tmp_path: Path, knowledge: Path | None = None, **overrides: Any
+) -> AsyncIterator[Running]:
+    async with FakeBotAPI() as api:
+        settings = Settings(
+            token=api.token,
+            api_url=api.base_url,
+            knowledge_dir=knowledge or SHIPPED,
+            db_path=tmp_path / "bot.sqlite3",
+            admins=frozenset({ADMIN}),
+            volunteers=frozenset({VOLUNTEER}),
+            volunteer_chat=VOLUNTEER_CHAT,
+            rate_limit=False,
+            **overrides,
+        )
+        live = LiveFAQ(settings.knowledge_dir, settings.match)
+        store = await Store.open(settings.db_path, b"k" * 32)
+        app = build_application(settings, live, store)
+        await app.initialize()
+        if app.post_init:  # run_polling() does this; a manual start must too
+            await app.post_init(app)
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        try:
+            yield Running(api, app, store, live, settings)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+            if app.post_shutdown:
+                await app.post_shutdown(app)  # closes the store

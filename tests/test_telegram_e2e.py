@@ -1,0 +1,242 @@
+"""The Telegram bot end to end: real PTB HTTP stack, fake Bot API on 127.0.0.1, real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from tests.conftest import SHIPPED
+from tests.telegram_harness import (
+    ADMIN,
+    OTHER_PARENT,
+    PARENT,
+    VOLUNTEER,
+    VOLUNTEER_CHAT,
+    buttons,
+    running_bot,
+)
+
+
+async def test_start_sets_commands_and_welcomes(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.api.wait_for("setMyCommands")
+        commands = {c["command"] for c in bot.api.sent("setMyCommands")[0]["commands"]}
+        assert {"start", "topics", "help", "privacy", "forget", "volunteer"} <= commands
+        reply = await bot.ask("/start")
+        assert "volunteers" in reply["text"] and "not legal advice" in reply["text"]
+        assert buttons(reply) == ["topics"]
+        assert "/topics" in (await bot.ask("/help"))["text"]
+
+
+async def test_question_gets_answer_sources_and_buttons(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        reply = await bot.ask("what is a unique pupil number?")
+        assert reply["parse_mode"] == "HTML"
+        assert "Sources" in reply["text"] and '<a href="https://' in reply["text"]
+        data = buttons(reply)
+        assert data[:2] == ["fb:up:upn", "fb:dn:upn"]
+        assert any(d.startswith("a:") for d in data[2:])
+        assert (await bot.store.stats(1)).answered == {"upn": 1}
+        assert await bot.store.count_log(None) == 0  # answered questions are not stored
+
+
+async def test_user_text_is_escaped(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        reply = await bot.ask("<script>alert(1)</script> & <b>")
+        assert "<script>" not in reply["text"]  # the fake rejects invalid HTML, so arriving is proof enough
+
+
+async def test_unknown_question_is_logged_and_volunteers_told(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        reply = await bot.ask("recipe for banana bread please, reach me on mum@example.com or 07700 900123")
+        assert "don't know" in reply["text"] and "volunteers" in reply["text"]
+        items = await bot.store.list_log("open")
+        assert len(items) == 1 and "[email]" in items[0].text and "example.com" not in items[0].text
+        assert "[phone]" in items[0].text and "900123" not in items[0].text
+        notice = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
+        assert "[email]" in notice[0].params["text"]
+        assert "q:r:" in "".join(buttons(notice[0].params))
+
+
+async def test_did_you_mean_and_none_of_these(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        reply = await bot.ask("data")
+        data = buttons(reply)
+        assert data[-1] == "none" and all(d.startswith("a:") for d in data[:-1]) and len(data) >= 2
+        msg = bot.api.bot_messages(PARENT)[-1]
+        await bot.press(PARENT, msg, "none")
+        items = await bot.store.list_log("open")
+        assert [i.reason for i in items] == ["none_of_these"] and items[0].text == "data"
+        await bot.press(PARENT, msg, data[0])  # a suggestion opens the answer
+        await bot.api.wait_for("sendMessage", chat_id=PARENT, count=3)
+        assert "Sources" in bot.texts(PARENT)[-1]
+
+
+async def test_topics_navigation_and_stale_buttons(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        reply = await bot.ask("/topics")
+        sections = buttons(reply)
+        assert sections and all(d.startswith("sec:") for d in sections)
+        msg = bot.api.bot_messages(PARENT)[-1]
+        await bot.press(PARENT, msg, sections[0])
+        edit = (await bot.api.wait_for("editMessageText"))[0].params
+        entries = buttons(edit)
+        assert entries[-1] == "topics" and entries[0].startswith("a:")
+        await bot.press(PARENT, msg, "a:no-such-entry")
+        assert "out of date" in bot.last_answer()
+        await bot.press(PARENT, msg, "sec:99")
+        assert "out of date" in bot.last_answer()
+
+
+async def test_feedback(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("what is the school census")
+        msg = bot.api.bot_messages(PARENT)[-1]
+        await bot.press(PARENT, msg, "fb:up:school-census")
+        await bot.press(PARENT, msg, "fb:dn:school-census")
+        stats = await bot.store.stats(1)
+        assert stats.feedback_up == {"school-census": 1} and stats.feedback_down == {"school-census": 1}
+        items = await bot.store.list_log("open")
+        assert items[0].reason == "feedback" and items[0].text == "what is the school census"
+
+
+async def test_smalltalk_non_text_and_unknown_command(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        assert "Hello" in (await bot.ask("hi"))["text"]
+        bot.api.inject_sticker(PARENT)
+        await bot.api.wait_for("sendMessage", chat_id=PARENT, count=2)
+        assert "only read text" in bot.texts(PARENT)[-1]
+        assert "don't know that command" in (await bot.ask("/frobnicate"))["text"]
+        assert await bot.store.count_log(None) == 0
+
+
+async def test_privacy_and_forget(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        assert "/forget" in (await bot.ask("/privacy"))["text"]
+        await bot.ask("tell me about quantum tunnelling")
+        await bot.ask("what about black holes then")
+        await bot.ask("and dark matter", user=OTHER_PARENT)
+        reply = await bot.ask("/forget")
+        assert "2 records removed" in reply["text"]
+        assert await bot.store.count_log(None) == 1  # the other parent's question stays
+
+
+async def test_groups_only_when_addressed(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        group = -777
+        bot.api.inject_message(PARENT, "what is the school census", chat_id=group, chat_type="group")
+        reply = await bot.ask("@test_faq_bot what is a upn", chat_id=group, chat_type="group")
+        assert "Sources" in reply["text"]
+        assert len(bot.api.sent("sendMessage", chat_id=group)) == 1  # the unaddressed message was ignored
+
+
+async def test_edited_message_is_answered_again(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("what is a upn")
+        reply = await bot.ask("what is the national pupil database", edited=True)
+        assert "Sources" in reply["text"]
+
+
+async def test_volunteer_queue_reply_flow(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("zyxt plimf wobble")
+        item = (await bot.store.list_log("open"))[0]
+        await bot.ask("/queue", user=VOLUNTEER)
+        await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER, count=2)
+        card = bot.api.bot_messages(VOLUNTEER)[-1]
+        assert f"q:r:{item.id}" in buttons({"reply_markup": card["reply_markup"]})
+        await bot.press(VOLUNTEER, card, f"q:r:{item.id}")
+        await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER, count=3)
+        await bot.ask("Schools may not sell photos; ask the school for its policy.", user=VOLUNTEER)
+        delivered = await bot.api.wait_for("sendMessage", chat_id=PARENT, count=2)
+        assert "A volunteer replied" in delivered[-1].params["text"]
+        assert "ask the school for its policy" in delivered[-1].params["text"]
+        assert (await bot.store.get_log(item.id)).status == "answered"
+        assert await bot.store.delivery_chat(item.id) is None  # raw chat id dropped once delivered
+
+
+async def test_volunteer_attach_and_dismiss(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("whats the arsenal score")
+        await bot.ask("/volunteer is my kid's reading age sent to the DfE?", user=OTHER_PARENT)
+        first, second = await bot.store.list_log("open")
+        await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT, count=2)
+        card = bot.api.bot_messages(VOLUNTEER_CHAT)[-1]
+        await bot.press(VOLUNTEER, card, f"q:a:{second.id}")
+        await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT, count=3)
+        await bot.press(VOLUNTEER, card, f"q:e:{second.id}:census-data-items")
+        got = await bot.api.wait_for("sendMessage", chat_id=OTHER_PARENT, count=3)
+        assert "A volunteer found an answer" in got[-2].params["text"] and "Sources" in got[-1].params["text"]
+        assert (await bot.store.suggestions()) == {"census-data-items": [second.text]}
+        await bot.press(VOLUNTEER, card, f"q:d:{first.id}")
+        assert (await bot.store.get_log(first.id)).status == "dismissed"
+        await bot.press(VOLUNTEER, card, f"q:d:{first.id}")  # pressing again is harmless
+        assert "no longer open" in bot.last_answer()
+
+
+async def test_outsiders_get_nothing_from_staff_commands(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("zyxt plimf wobble")
+        item = (await bot.store.list_log("open"))[0]
+        for command in ("/queue", "/reload", "/stats"):
+            assert "don't know that command" in (await bot.ask(command, user=OTHER_PARENT))["text"]
+        assert "don't know that command" in (await bot.ask("/reload", user=VOLUNTEER))["text"]
+        msg = bot.api.bot_messages(OTHER_PARENT)[-1]
+        for data in (f"q:d:{item.id}", f"q:r:{item.id}", "q:d:999999", "q:" + "9" * 60):
+            await bot.press(OTHER_PARENT, msg, data)
+        assert (await bot.store.get_log(item.id)).status == "open"
+        assert await bot.store.pending_reply(OTHER_PARENT) is None
+
+
+async def test_reload_valid_and_broken(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(SHIPPED, knowledge)
+    async with running_bot(tmp_path, knowledge=knowledge) as bot:
+        census = knowledge / "census.yaml"
+        census.write_text(census.read_text().replace("id: upn", "id: upn"), encoding="utf-8")
+        bot_yaml = knowledge / "bot.yaml"
+        bot_yaml.write_text(
+            bot_yaml.read_text().replace("How can I talk to a real person?", "How do I reach a person?")
+        )
+        reply = await bot.ask("/reload", user=ADMIN)
+        assert "Reloaded 39 entries" in reply["text"] and "Changed: talk-to-volunteer" in reply["text"]
+        (knowledge / "broken.yaml").write_text("section: Broken\nentries:\n  - id: Bad Id\n")
+        reply = await bot.ask("/reload", user=ADMIN)
+        assert "NOT reloaded" in reply["text"] and "broken.yaml:3" in reply["text"]
+        assert "Sources" in (await bot.ask("what is a upn"))["text"]  # the old FAQ still answers
+
+
+async def test_stats_for_admin(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("what is a upn")
+        await bot.ask("how do i bake bread")
+        reply = await bot.ask("/stats", user=ADMIN)
+        assert "Last 7 days" in reply["text"] and "upn: 1 answered" in reply["text"]
+        assert "Unanswered: 1" in reply["text"]
+
+
+async def test_flooding_is_throttled_politely(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, flood_per_minute=5) as bot:
+        for i in range(12):
+            bot.api.inject_message(PARENT, f"zyxt plimf wobble {i}")
+        bot.api.inject_message(OTHER_PARENT, "what is a upn")
+        await bot.api.wait_consumed()
+        await bot.api.wait_for("sendMessage", chat_id=OTHER_PARENT)
+        await asyncio.sleep(0.3)
+        texts = bot.texts(PARENT)
+        assert sum("very quickly" in t for t in texts) == 1
+        assert len(texts) == 6
+        assert await bot.store.count_log(None) == 5  # the log cannot be filled
+
+
+async def test_survives_429_and_500_from_the_bot_api(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        bot.api.fail_next("sendMessage", status=429, retry_after=1)
+        reply = await bot.ask("what is a upn")
+        assert "Sources" in reply["text"]
+        bot.api.fail_next("sendMessage", status=500, times=1)
+        reply = await bot.ask("what is the school census")
+        assert "Sources" in reply["text"]
+        failed = [c for c in bot.api.calls if c.method == "sendMessage" and not c.ok]
+        assert [c.status for c in failed] == [429, 500]
