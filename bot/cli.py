@@ -167,6 +167,173 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# --------------------------------------------------------------------------- log and reload
+
+
+def _settings_or_exit():  # type: ignore[no-untyped-def]
+    from bot.config import ConfigError, load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print("The configuration has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    """``faqbot log ...``: the question log for volunteers and admins, without Telegram."""
+    import asyncio
+
+    from bot.privacy import load_or_create_key
+    from bot.store import Store, StoreError
+
+    settings = _settings_or_exit()
+    db = settings.db_path
+    if not db.exists():
+        print(
+            f"No database at {db} yet: the bot has not logged anything. (Set FAQBOT_DB to use another file.)"
+        )
+        return 0 if args.action in ("list", "suggestions", "purge") else 1
+
+    async def work() -> int:
+        try:
+            key = load_or_create_key(settings.secret, db.with_suffix(".key"))
+            store = await Store.open(db, key)
+        except (StoreError, ValueError) as exc:
+            print(f"Cannot open the database: {exc}", file=sys.stderr)
+            return 1
+        try:
+            return await _log_action(args, store, settings.retention_days)
+        finally:
+            await store.close()
+
+    return asyncio.run(work())
+
+
+def _table(rows: list[list[str]], headers: list[str], width: int = 110) -> str:
+    """A plain-text table; the last column is cut to fit ``width``."""
+    cols = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    room = max(20, width - sum(cols[:-1]) - 2 * (len(cols) - 1))
+    cols[-1] = min(cols[-1], room)
+
+    def line(cells: list[str]) -> str:
+        out = [c.ljust(cols[i]) if i < len(cells) - 1 else c for i, c in enumerate(cells)]
+        text = "  ".join(out)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    return "\n".join([line(headers), line(["-" * c for c in cols]), *(line(r) for r in rows)])
+
+
+async def _log_action(args: argparse.Namespace, store, retention_days: int) -> int:  # type: ignore[no-untyped-def]
+    if args.action == "list":
+        status = None if args.status == "all" else args.status
+        items = await store.list_log(status, limit=args.limit)
+        if not items:
+            print(f"No {'' if status is None else status + ' '}questions in the log.")
+            return 0
+        rows = [
+            [
+                str(i.id),
+                i.created_at[:16].replace("T", " "),
+                i.reason,
+                i.status,
+                i.best_id or "-",
+                f"{i.score:.2f}",
+                " ".join(i.text.split()),
+            ]
+            for i in items
+        ]
+        print(_table(rows, ["id", "created (UTC)", "reason", "status", "best match", "score", "question"]))
+        total = await store.count_log(status)
+        if total > len(items):
+            print(f"({len(items)} of {total} shown; use --limit to see more)")
+        return 0
+    if args.action == "show":
+        item = await store.get_log(args.id)
+        if item is None:
+            print(f"No log item #{args.id}.", file=sys.stderr)
+            return 1
+        for name in (
+            "id",
+            "created_at",
+            "updated_at",
+            "reason",
+            "status",
+            "best_id",
+            "score",
+            "entry_id",
+            "attached_entry",
+            "text",
+        ):
+            print(f"{name:>14}: {getattr(item, name)}")
+        return 0
+    if args.action == "export":
+        try:
+            count = await store.export_csv(args.csv)
+        except OSError as exc:
+            print(f"Cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"Exported {count} log item(s) to {args.csv}.")
+        return 0
+    if args.action == "dismiss":
+        item = await store.get_log(args.id)
+        if item is None:
+            print(f"No log item #{args.id}.", file=sys.stderr)
+            return 1
+        if item.status != "open":
+            print(f"#{args.id} is already {item.status}.")
+            return 0
+        await store.set_status(args.id, "dismissed")
+        print(f"#{args.id} dismissed.")
+        return 0
+    if args.action == "suggestions":
+        import yaml
+
+        found = await store.suggestions()
+        if not found:
+            print("# No attached questions yet.")
+            return 0
+        print("# Questions volunteers attached to entries: paste under each entry's `alternatives`.")
+        for entry_id, texts in sorted(found.items()):
+            print(f"# {entry_id}")
+            print(
+                yaml.safe_dump({"alternatives": sorted(set(texts))}, allow_unicode=True, sort_keys=False),
+                end="",
+            )
+        return 0
+    if args.action == "purge":
+        days = args.days or retention_days
+        removed = await store.purge(days)
+        print(f"Purged {removed} row(s) older than {days} days.")
+        return 0
+    return 2
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Validate the FAQ, then tell the running bot (SIGHUP through its pid file) to reload it."""
+    import signal
+
+    settings = _settings_or_exit()
+    try:
+        kb = load_knowledge(settings.knowledge_dir)
+    except KnowledgeError as exc:
+        print("The knowledge base is invalid, so the running bot was not asked to reload:", file=sys.stderr)
+        for err in exc.errors:
+            print(f"  {err}", file=sys.stderr)
+        return 1
+    pid_file = settings.db_path.with_suffix(".pid")
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        print(f"No running bot found (no live pid in {pid_file}). Start it with: faqbot run", file=sys.stderr)
+        return 1
+    print(f"The FAQ is valid ({len(kb)} entries); asked the bot (pid {pid}) to reload it.")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -198,6 +365,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("reload", help="validate the FAQ and make the running bot reload it (SIGHUP)")
+    p.set_defaults(func=cmd_reload)
+
+    p = sub.add_parser(
+        "log", help="review the log of unanswered questions (list, show, export, dismiss, ...)"
+    )
+    logs = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = logs.add_parser("list", help="list logged questions, oldest first")
+    q.add_argument("--status", default="open", choices=["open", "answered", "attached", "dismissed", "all"])
+    q.add_argument("--limit", type=int, default=50, help="how many to show (default 50)")
+    q = logs.add_parser("show", help="show one logged question")
+    q.add_argument("id", type=int)
+    q = logs.add_parser("export", help="export the whole log as CSV")
+    q.add_argument("--csv", required=True, metavar="FILE")
+    q = logs.add_parser("dismiss", help="dismiss a logged question (spam or noise)")
+    q.add_argument("id", type=int)
+    logs.add_parser(
+        "suggestions", help="print attached questions as YAML alternatives to paste into knowledge/"
+    )
+    q = logs.add_parser("purge", help="delete log rows older than the retention period")
+    q.add_argument("--days", type=int, help="override FAQBOT_RETENTION_DAYS")
+    p.set_defaults(func=cmd_log)
     return parser
 
 

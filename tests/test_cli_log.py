@@ -1,0 +1,135 @@
+"""faqbot log … and faqbot reload: the volunteers' and admins' tools without Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from bot.privacy import load_or_create_key
+from bot.store import Store
+from tests.test_cli import ROOT
+
+
+def faqbot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FAQBOT_DB": str(tmp_path / "bot.sqlite3"), "TELEGRAM_BOT_TOKEN": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+    )
+
+
+def seed(tmp_path: Path) -> list[int]:
+    async def work() -> list[int]:
+        db = tmp_path / "bot.sqlite3"
+        store = await Store.open(db, load_or_create_key(None, db.with_suffix(".key")))
+        old = datetime.now(UTC) - timedelta(days=200)
+        ids = [
+            await store.log_question(
+                1, 1, "how do I bake bread", reason="unanswered", best_id=None, score=0.0
+            ),
+            await store.log_question(2, 2, "is my son's reading age sent to the DfE?", reason="volunteer"),
+            await store.log_question(
+                3, 3, "an old question, my email is a@b.co", reason="unanswered", now=old
+            ),
+        ]
+        await store.set_status(ids[1], "attached", attached_entry="census-data-items")
+        await store.close()
+        return ids
+
+    return asyncio.run(work())
+
+
+def test_log_without_a_database_is_a_clear_message(tmp_path: Path) -> None:
+    run = faqbot(tmp_path, "log", "list")
+    assert run.returncode == 0 and "No database" in run.stdout
+    assert faqbot(tmp_path, "log", "show", "1").returncode == 1
+
+
+def test_log_list_show_dismiss(tmp_path: Path) -> None:
+    first = seed(tmp_path)[0]
+    out = faqbot(tmp_path, "log", "list").stdout
+    assert (
+        "how do I bake bread" in out and "[email]" in out and "reading age" not in out
+    )  # attached is not open
+    assert "id" in out.splitlines()[0] and "question" in out.splitlines()[0]
+    assert "reading age" in faqbot(tmp_path, "log", "list", "--status", "all").stdout
+    show = faqbot(tmp_path, "log", "show", str(first))
+    assert show.returncode == 0 and "status: open" in show.stdout
+    assert faqbot(tmp_path, "log", "dismiss", str(first)).stdout.strip() == f"#{first} dismissed."
+    assert "status: dismissed" in faqbot(tmp_path, "log", "show", str(first)).stdout
+    assert "already dismissed" in faqbot(tmp_path, "log", "dismiss", str(first)).stdout
+    missing = faqbot(tmp_path, "log", "dismiss", "9999")
+    assert missing.returncode == 1 and "No log item #9999" in missing.stderr
+
+
+def test_log_export_suggestions_purge(tmp_path: Path) -> None:
+    seed(tmp_path)
+    out = tmp_path / "log.csv"
+    run = faqbot(tmp_path, "log", "export", "--csv", str(out))
+    assert run.returncode == 0 and "Exported 3" in run.stdout
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 3 and "user_hash" not in rows[0] and "a@b.co" not in out.read_text()
+    bad = faqbot(tmp_path, "log", "export", "--csv", str(tmp_path / "no" / "such" / "dir.csv"))
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    sugg = faqbot(tmp_path, "log", "suggestions").stdout
+    parsed = yaml.safe_load(sugg)
+    assert parsed == {"alternatives": ["is my son's reading age sent to the DfE?"]}
+    assert "# census-data-items" in sugg
+    assert "Purged 1 row(s) older than 90 days" in faqbot(tmp_path, "log", "purge").stdout
+    assert "Purged 0" in faqbot(tmp_path, "log", "purge").stdout
+
+
+def test_reload_without_a_running_bot(tmp_path: Path) -> None:
+    run = faqbot(tmp_path, "reload")
+    assert run.returncode == 1 and "No running bot found" in run.stderr
+
+
+def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
+    """A stand-in process records the SIGHUP it receives; the pid file points at it."""
+    marker = tmp_path / "got-hup"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time, pathlib\n"
+            f"mark = pathlib.Path({str(marker)!r})\n"
+            "signal.signal(signal.SIGHUP, lambda *a: (mark.write_text('x'), sys.exit(0)))\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(30)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout and child.stdout.readline().strip() == "ready"
+        (tmp_path / "bot.pid").write_text(str(child.pid))
+        run = faqbot(tmp_path, "reload")
+        assert run.returncode == 0 and "asked the bot" in run.stdout
+        child.wait(timeout=10)
+        assert marker.exists()
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+
+
+def test_reload_refuses_a_broken_faq(tmp_path: Path) -> None:
+    broken = tmp_path / "knowledge"
+    broken.mkdir()
+    (broken / "a.yaml").write_text("section: x\nentries: [\n")
+    env_run = subprocess.run(
+        [sys.executable, "-m", "bot", "reload"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "FAQBOT_KNOWLEDGE": str(broken), "FAQBOT_DB": str(tmp_path / "bot.sqlite3")},
+    )
+    assert env_run.returncode == 1 and "a.yaml:" in env_run.stderr and "not asked to reload" in env_run.stderr
