@@ -29,7 +29,7 @@ from bot.text import Normaliser, fold, words
 class MatchSettings:
     """The thresholds that decide between answering, suggesting and abstaining (tuned on dev.yaml)."""
 
-    answer_threshold: float = 0.35
+    answer_threshold: float = 0.3
     suggest_threshold: float = 0.15
     margin: float = 0.0
     # The IDF the best entry must share with the question to answer outright: "data" or "my child"
@@ -38,12 +38,12 @@ class MatchSettings:
     # A question whose terms are exactly one of an entry's phrasings scores at least this.
     exact_floor: float = 0.85
     max_suggestions: int = 3
-    phrasing_weight: float = 0.4
-    answer_text_weight: float = 0.4
+    phrasing_weight: float = 0.3
+    answer_text_weight: float = 0.6
     saturation: float = 1.0
     weight_power: float = 1.0
     share_weight: float = 0.6
-    unknown_weight: float = 1.0
+    unknown_weight: float = 1.25
 
 
 class Outcome(StrEnum):
