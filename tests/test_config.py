@@ -1,0 +1,83 @@
+"""Settings: environment and .env, defaults, and every problem reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import DEFAULT_API_URL, ConfigError, load_settings, read_dotenv
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = load_settings({}, dotenv=None)
+    assert s.token is None and s.api_url == DEFAULT_API_URL
+    assert s.retention_days == 90 and s.rate_limit is True and s.webhook_url is None
+    assert s.knowledge_dir.is_dir() and s.db_path == Path("faqbot.sqlite3")
+
+
+def test_values_are_parsed() -> None:
+    s = load_settings(
+        {
+            "TELEGRAM_BOT_TOKEN": "123:abc",
+            "FAQBOT_API_URL": "http://127.0.0.1:9/bot",
+            "FAQBOT_ADMINS": "1, 2;3",
+            "FAQBOT_VOLUNTEERS": "4",
+            "FAQBOT_VOLUNTEER_CHAT": "-100",
+            "FAQBOT_RETENTION_DAYS": "30",
+            "FAQBOT_RATE_LIMIT": "off",
+            "FAQBOT_ANSWER_THRESHOLD": "0.5",
+        },
+        dotenv=None,
+    )
+    assert s.admins == {1, 2, 3} and s.volunteers == {4} and s.volunteer_chat == -100
+    assert (
+        s.is_admin(1)
+        and s.is_volunteer(1)
+        and s.is_volunteer(4)
+        and not s.is_admin(4)
+        and not s.is_volunteer(5)
+    )
+    assert s.retention_days == 30 and s.rate_limit is False and s.match.answer_threshold == 0.5
+
+
+def test_every_problem_is_listed() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            {
+                "TELEGRAM_BOT_TOKEN": "not a token",
+                "FAQBOT_API_URL": "ftp://x",
+                "FAQBOT_ADMINS": "alice",
+                "FAQBOT_RETENTION_DAYS": "-1",
+                "FAQBOT_RATE_LIMIT": "maybe",
+                "FAQBOT_WEBHOOK_URL": "http://insecure.example",
+                "FAQBOT_ANSWER_THRESHOLD": "2",
+                "FAQBOT_KNOWLEDGE": "/no/such/dir",
+            },
+            dotenv=None,
+        )
+    text = "\n".join(info.value.problems)
+    for name in (
+        "TELEGRAM_BOT_TOKEN",
+        "FAQBOT_API_URL",
+        "FAQBOT_ADMINS",
+        "FAQBOT_RETENTION_DAYS",
+        "FAQBOT_RATE_LIMIT",
+        "FAQBOT_WEBHOOK_URL",
+        "FAQBOT_ANSWER_THRESHOLD",
+        "FAQBOT_KNOWLEDGE",
+    ):
+        assert name in text
+    assert len(info.value.problems) == 8
+
+
+def test_dotenv_file_and_environment_precedence(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nexport TELEGRAM_BOT_TOKEN='123:fromfile'\nFAQBOT_RETENTION_DAYS=7\n\nnot a line\n",
+        encoding="utf-8",
+    )
+    assert read_dotenv(env_file)["TELEGRAM_BOT_TOKEN"] == "123:fromfile"
+    s = load_settings({"FAQBOT_RETENTION_DAYS": "14"}, dotenv=env_file)
+    assert s.token == "123:fromfile" and s.retention_days == 14  # the real environment wins
+    assert read_dotenv(tmp_path / "missing.env") == {}

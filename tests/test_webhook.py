@@ -1,0 +1,100 @@
+"""Webhook mode end to end: `faqbot run` as a process, the fake Bot API, updates POSTed locally."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.fake_bot_api import FakeBotAPI
+from tests.test_cli import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> None:
+    port = free_port()
+    async with FakeBotAPI() as api:
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "FAQBOT_API_URL": api.base_url,
+            "FAQBOT_DB": str(tmp_path / "bot.sqlite3"),
+            "FAQBOT_WEBHOOK_URL": "https://bot.example.org/telegram",
+            "FAQBOT_WEBHOOK_LISTEN": "127.0.0.1",
+            "FAQBOT_WEBHOOK_PORT": str(port),
+            "FAQBOT_WEBHOOK_SECRET": "s3cret-token",
+            "FAQBOT_RATE_LIMIT": "false",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            hook = (await api.wait_for("setWebhook", timeout=20))[0].params
+            assert hook["url"] == "https://bot.example.org/telegram"
+            assert hook["secret_token"] == "s3cret-token"
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "text": "what is a upn",
+                    "chat": {"id": 4242, "type": "private"},
+                    "from": {"id": 4242, "is_bot": False, "first_name": "Parent"},
+                },
+            }
+            url = f"http://127.0.0.1:{port}/telegram"
+            async with aiohttp.ClientSession() as http:
+                for _ in range(50):  # the server starts listening just after setWebhook
+                    try:
+                        async with http.post(
+                            url,
+                            data=json.dumps(update),
+                            headers={
+                                "Content-Type": "application/json",
+                                "X-Telegram-Bot-Api-Secret-Token": "wrong",
+                            },
+                        ) as bad:
+                            assert bad.status == 403
+                        break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.1)
+                async with http.post(
+                    url,
+                    data=json.dumps(update),
+                    headers={
+                        "Content-Type": "application/json",
+                        "X-Telegram-Bot-Api-Secret-Token": "s3cret-token",
+                    },
+                ) as ok:
+                    assert ok.status == 200
+            reply = (await api.wait_for("sendMessage", chat_id=4242, timeout=10))[0].params
+            assert "Sources" in reply["text"]
+            assert len(api.sent("sendMessage", chat_id=4242)) == 1  # the forged update got nothing
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 15)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+        assert proc.returncode == 0
+        assert not (tmp_path / "bot.pid").exists()  # cleaned up on a clean stop
