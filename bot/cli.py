@@ -176,9 +176,7 @@ def _settings_or_exit():  # type: ignore[no-untyped-def]
     try:
         return load_settings()
     except ConfigError as exc:
-        print("The configuration has problems:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report(), file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -24,6 +24,10 @@ class ConfigError(Exception):
         self.problems = problems
         super().__init__("\n".join(problems))
 
+    def report(self) -> str:
+        """The problems as an operator should read them."""
+        return "The configuration has problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:

@@ -150,9 +150,7 @@ def run(args: argparse.Namespace | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print("The configuration has problems:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report(), file=sys.stderr)
         return 2
     if not settings.token:
         print(NO_TOKEN, file=sys.stderr)

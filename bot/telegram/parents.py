@@ -12,7 +12,7 @@ from bot.matcher import Outcome
 from bot.replies import Button, Reply, escape, render_entry, render_match, render_section, render_sections
 from bot.telegram.send import edit_reply, send_reply
 from bot.telegram.services import services
-from bot.telegram.volunteers import handle_volunteer_message, notify_volunteers
+from bot.telegram.volunteers import UNKNOWN_COMMAND, handle_volunteer_message, notify_volunteers
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ HELP = (
 TEXT_ONLY = "Sorry, I can only read text messages. Please type your question."
 SLOW_DOWN = "You're sending messages very quickly. Please wait a minute, then ask again."
 STALE = "Sorry, that button is out of date. Please type your question again, or tap Topics."
-UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
 
 
 def _question_text(message: Message, bot_username: str | None) -> str | None:

@@ -7,7 +7,10 @@ without its text, so the commands reveal nothing about themselves.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import Message, Update
 from telegram.ext import ContextTypes
@@ -41,6 +44,29 @@ def _is_volunteer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
 def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     user = update.effective_user
     return services(context).settings.is_admin(user.id if user else None)
+
+
+Handler = Callable[..., Awaitable[None]]
+
+
+def staff_only(
+    allowed: Callable[[Update, ContextTypes.DEFAULT_TYPE], bool], what: str
+) -> Callable[[Handler], Handler]:
+    """Run the handler only for configured staff; anyone else gets the unknown-command reply."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(
+            update: Update, context: ContextTypes.DEFAULT_TYPE, *args: Any, **kwargs: Any
+        ) -> None:
+            if not allowed(update, context):
+                await _refuse(update, context, what)
+                return
+            await handler(update, context, *args, **kwargs)
+
+        return guarded
+
+    return wrap
 
 
 def _item_reply(item: LogItem) -> Reply:
@@ -78,10 +104,8 @@ async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> 
 # --------------------------------------------------------------------------- volunteers
 
 
+@staff_only(_is_volunteer, "/queue")
 async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int = 0) -> None:
-    if not _is_volunteer(update, context):
-        await _refuse(update, context, "/queue")
-        return
     chat = update.effective_chat
     if chat is None:
         return
@@ -104,14 +128,12 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int 
         )
 
 
+@staff_only(_is_volunteer, "a volunteer button")
 async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (then ``q:e:ID:ENTRY``), ``q:d:ID`` dismiss,
     ``q:m:OFFSET`` next page."""
     query = update.callback_query
     if query is None or query.data is None:
-        return
-    if not _is_volunteer(update, context):
-        await _refuse(update, context, "a volunteer button")
         return
     svc = services(context)
     parts = query.data.split(":")
@@ -202,12 +224,10 @@ async def handle_volunteer_message(update: Update, context: ContextTypes.DEFAULT
     return True
 
 
+@staff_only(_is_volunteer, "/cancel")
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if not user or not chat:
-        return
-    if not _is_volunteer(update, context):
-        await _refuse(update, context, "/cancel")
         return
     await services(context).store.end_reply(user.id)
     await send_reply(context.bot, chat.id, Reply("Cancelled."))
@@ -216,10 +236,8 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # --------------------------------------------------------------------------- admins
 
 
+@staff_only(_is_admin, "/reload")
 async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not _is_admin(update, context):
-        await _refuse(update, context, "/reload")
-        return
     chat = update.effective_chat
     if chat is None:
         return
@@ -239,10 +257,8 @@ async def reload_text(context: ContextTypes.DEFAULT_TYPE) -> str:
     return report.summary()
 
 
+@staff_only(_is_admin, "/stats")
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not _is_admin(update, context):
-        await _refuse(update, context, "/stats")
-        return
     chat = update.effective_chat
     if chat is None:
         return
