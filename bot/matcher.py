@@ -14,6 +14,7 @@ The bot answers outright only when the best score is high *and* leads the runner
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class MatchSettings:
     weight_power: float = 1.0
     share_weight: float = 0.6
     unknown_weight: float = 1.25
+    # Speed on large FAQs: how many entries are scored exactly, found from the question's heaviest terms.
+    candidates: int = 40
+    candidate_weight: float = 0.6
 
 
 class Outcome(StrEnum):
@@ -108,12 +112,16 @@ class Matcher:
         self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
         # A word the FAQ never uses counts against a match, as much as a fairly rare word would.
         self._unknown_idf = self.settings.unknown_weight * math.log(1 + (n - 0.5) / 1.5)
-        self._phr_entry = [i for i, _ in phrasings]
-        self._phr_norm = [math.sqrt(sum(self._w(t) for t in bag)) for _, bag in phrasings]
-        self._postings: dict[str, list[int]] = defaultdict(list)
-        for j, (_, bag) in enumerate(phrasings):
+        # Phrasing norms, and postings: term -> entry -> the indices of its phrasings with that term.
+        self._norms: list[list[float]] = [[] for _ in entries]
+        postings: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for i, bag in phrasings:
             for t in bag:
-                self._postings[t].append(j)
+                postings[t][i].append(len(self._norms[i]))
+            self._norms[i].append(math.sqrt(sum(self._w(t) for t in bag)))
+        self._postings: dict[str, dict[int, tuple[int, ...]]] = {
+            t: {i: tuple(js) for i, js in per_entry.items()} for t, per_entry in postings.items()
+        }
         # Concentration: how strongly each term belongs to each entry. A term in many of an entry's
         # phrasings is telling; one in a single phrasing, or only in the answer text, is weak.
         tf: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
@@ -128,11 +136,11 @@ class Matcher:
         k = self.settings.saturation
         full = 3.0 / (3.0 + k)
         share = self.settings.share_weight
-        self._belongs: dict[str, tuple[tuple[int, float], ...]] = {
-            t: tuple(
-                (i, min(1.0, (x / (x + k)) / full) * (1 - share + share * min(1.0, x / max(count[i], 1))))
+        self._belongs: dict[str, dict[int, float]] = {
+            t: {
+                i: min(1.0, (x / (x + k)) / full) * (1 - share + share * min(1.0, x / max(count[i], 1)))
                 for i, x in per_entry.items()
-            )
+            }
             for t, per_entry in tf.items()
         }
         self._smalltalk = [
@@ -152,40 +160,68 @@ class Matcher:
 
     def _evidence(self, terms: set[str], entry: int) -> float:
         """How much IDF the question shares with one entry (its phrasings, keywords or answer)."""
-        return sum(
-            self._idf.get(t, 0.0) for t in terms if any(i == entry for i, _ in self._belongs.get(t, ()))
-        )
+        return sum(self._idf.get(t, 0.0) for t in terms if entry in self._belongs.get(t, ()))
 
     def _score_terms(self, terms: set[str]) -> list[tuple[float, int]]:
+        """Score the entries for a question's terms, best first.
+
+        Candidates come from the question's heaviest terms (the rare ones have short posting lists):
+        they are walked in full until they make up most of the question's weight, then only the best
+        ``candidates`` entries are scored exactly. On a small FAQ every entry is a candidate.
+        """
         if not terms:
             return []
-        q_weight = sum(self._w(t) for t in terms)
+        weights = {t: self._w(t) for t in terms}
+        q_weight = sum(weights.values())
         q_norm = math.sqrt(q_weight)
-        dots: dict[int, float] = defaultdict(float)
-        for t in terms:
-            postings = self._postings.get(t)
-            if postings:
-                w = self._w(t)
-                for j in postings:
-                    dots[j] += w
+        s = self.settings
+        partial: dict[int, float] = defaultdict(float)
+        walked = 0.0
+        for t in sorted(terms, key=lambda term: -weights[term]):
+            belongs = self._belongs.get(t)
+            if not belongs:
+                continue
+            if walked >= s.candidate_weight * q_weight and len(partial) >= s.candidates:
+                break
+            w = weights[t]
+            for i, strength in belongs.items():
+                partial[i] += w * strength
+            walked += w
+        if len(partial) > s.candidates:
+            chosen = heapq.nlargest(s.candidates, partial, key=partial.__getitem__)
+        else:
+            chosen = list(partial)
+        chosen_set = set(chosen)
+        covered: dict[int, float] = defaultdict(float)
+        dots: dict[tuple[int, int], float] = defaultdict(float)
+        for t, w in weights.items():
+            for table, add in ((self._belongs.get(t), True), (self._postings.get(t), False)):
+                if not table:
+                    continue
+                # walk whichever is shorter: the term's entries or the candidates
+                hits = (
+                    ((i, table[i]) for i in chosen_set if i in table)
+                    if len(table) > len(chosen_set)
+                    else ((i, v) for i, v in table.items() if i in chosen_set)
+                )
+                for i, value in hits:
+                    if add:
+                        covered[i] += w * value
+                    else:
+                        for j in value:
+                            dots[(i, j)] += w
         best_phrasing: dict[int, float] = defaultdict(float)
-        for j, dot in dots.items():
-            cos = dot / (q_norm * self._phr_norm[j])
-            i = self._phr_entry[j]
+        for (i, j), dot in dots.items():
+            cos = dot / (q_norm * self._norms[i][j])
             if cos > best_phrasing[i]:
                 best_phrasing[i] = cos
-        covered: dict[int, float] = defaultdict(float)
-        for t in terms:
-            w = self._w(t)
-            for i, strength in self._belongs.get(t, ()):
-                covered[i] += w * strength
-        a = self.settings.phrasing_weight
+        a = s.phrasing_weight
         out = []
-        for i in covered.keys() | best_phrasing.keys():
+        for i in chosen:
             phrasing, coverage = best_phrasing.get(i, 0.0), covered[i] / q_weight
             score = a * phrasing + (1 - a) * coverage
             if phrasing > 0.999:  # the question is one of this entry's phrasings
-                score = max(score, self.settings.exact_floor + (1 - self.settings.exact_floor) * coverage)
+                score = max(score, s.exact_floor + (1 - s.exact_floor) * coverage)
             out.append((score, i))
         out.sort(key=lambda pair: (-pair[0], pair[1]))
         return out

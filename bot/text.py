@@ -18,6 +18,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+_ASCII_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _POSSESSIVE_RE = re.compile(r"'(s|)$")
 
@@ -60,9 +61,16 @@ def stem(word: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lowercase, strip accents and unify apostrophes; drop control and zero-width characters."""
+    """Lowercase, strip accents, unify apostrophes; control characters become spaces, zero-width ones go."""
+    if text.isascii():  # the common case: no accents to strip, only control characters
+        return _ASCII_CONTROL_RE.sub(" ", text).replace("`", "'").lower()
     text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
-    text = "".join(c for c in text if not unicodedata.combining(c) and unicodedata.category(c)[0] != "C")
+    # Control characters (newlines, tabs) separate words; invisible format characters do not.
+    text = "".join(
+        " " if unicodedata.category(c) == "Cc" else c
+        for c in text
+        if not unicodedata.combining(c) and unicodedata.category(c) not in ("Cf", "Cs", "Co", "Cn")
+    )
     return text.casefold()
 
 

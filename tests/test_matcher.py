@@ -30,6 +30,7 @@ def offered(snap, question: str) -> list[str]:
 def test_fold_handles_case_accents_apostrophes_and_invisible_characters() -> None:
     assert fold("Café’S\u200bDATA") == "cafe'sdata"
     assert words("My daughter’s UPN, isn't it?") == ["my", "daughter", "upn", "isnt", "it"]
+    assert words("census\tdata\nnpd") == words("cénsus\tdata\nnpd") == ["census", "data", "npd"]
 
 
 def test_stemming_folds_word_forms() -> None:
