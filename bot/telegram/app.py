@@ -33,6 +33,7 @@ from bot.privacy import load_or_create_key
 from bot.replies import Reply
 from bot.store import Store, StoreError
 from bot.telegram import parents, volunteers
+from bot.telegram.ordering import PerChatOrder
 from bot.telegram.send import send_reply
 from bot.telegram.services import KEY, Services
 
@@ -90,7 +91,10 @@ def build_application(
 ) -> Application:
     """The Application with every handler. The store is opened in ``post_init`` unless given."""
     builder = ApplicationBuilder().token(settings.token or "").base_url(settings.api_url)
-    builder = builder.concurrent_updates(True)
+    builder = builder.concurrent_updates(PerChatOrder(256))
+    # A smaller pool than PTB's 256: httpcore's pool bookkeeping grows with the square of its size
+    # and was a quarter of the bot's CPU under load (bench/e2e.py); requests wait for a connection.
+    builder = builder.connection_pool_size(16).pool_timeout(30.0)
     if settings.rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
 
