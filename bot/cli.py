@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from bot.knowledge import KnowledgeError, load_knowledge
 from bot.live import Snapshot, build
 from bot.matcher import MatchSettings, Outcome
-from bot.replies import Reply, render_entry, render_match, render_section, render_sections, to_plain
+from bot.replies import (
+    Reply,
+    is_number,
+    render_entry,
+    render_match,
+    render_section,
+    render_sections,
+    to_plain,
+)
 
 
 def _knowledge_dir(arg: str | None) -> str | None:
@@ -134,7 +142,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             continue
         if text in ("/topics", "/start"):
             reply = render_sections(kb)
-        elif text.isdigit() and 1 <= int(text) <= len(options):
+        elif is_number(text) and 1 <= int(text) <= len(options):
             action, arg = options[int(text) - 1]
             reply = _press(snap, action, arg)
         else:
@@ -148,7 +156,7 @@ def _press(snap: Snapshot, action: str, arg: str) -> Reply | None:
     kb = snap.kb
     if action == "a" and (entry := kb.get(arg)):
         return render_entry(entry, kb)
-    if action == "sec" and arg.isdigit():
+    if action == "sec" and is_number(arg):
         return render_section(kb, int(arg))
     if action == "topics":
         return render_sections(kb)

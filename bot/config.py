@@ -154,6 +154,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
     webhook_url = get("FAQBOT_WEBHOOK_URL")
     if webhook_url and not webhook_url.startswith("https://"):
         problems.append("FAQBOT_WEBHOOK_URL must be an https:// URL (Telegram only calls https webhooks)")
+    if (secret := get("FAQBOT_SECRET")) is not None and len(secret) < 16:
+        problems.append("FAQBOT_SECRET must be at least 16 characters (it keys the pseudonyms of user ids)")
     secret_token = get("FAQBOT_WEBHOOK_SECRET")
     if secret_token and not all(c.isalnum() or c in "_-" for c in secret_token):
         problems.append("FAQBOT_WEBHOOK_SECRET may only contain letters, digits, _ and -")

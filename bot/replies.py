@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from bot.knowledge import Entry, KnowledgeBase
@@ -59,11 +60,24 @@ def markup_to_html(text: str) -> str:
     for line in text.strip().splitlines():
         stripped = line.strip()
         bullet = stripped.startswith("- ")
-        body = html.escape(stripped[2:] if bullet else stripped, quote=False)
-        body = _LINK_RE.sub(lambda m: f'<a href="{m[2].replace(chr(34), "%22")}">{m[1]}</a>', body)  # escaped
-        body = _BOLD_RE.sub(r"<b>\1</b>", body)
+        body = _links_and_bold(html.escape(stripped[2:] if bullet else stripped, quote=False))
         out_lines.append(f"• {body}" if bullet else body)
     return "\n".join(out_lines)
+
+
+def _bold(text: str) -> str:
+    return _BOLD_RE.sub(r"<b>\1</b>", text)
+
+
+def _links_and_bold(text: str) -> str:
+    """Links first; bold only within a link's label or between links, so tags always nest."""
+    out, last = [], 0
+    for m in _LINK_RE.finditer(text):
+        out.append(_bold(text[last : m.start()]))
+        out.append(f'<a href="{m[2].replace(chr(34), "%22")}">{_bold(m[1])}</a>')  # already escaped
+        last = m.end()
+    out.append(_bold(text[last:]))
+    return "".join(out)
 
 
 def escape(text: str) -> str:
@@ -81,6 +95,11 @@ def label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
 TOPICS = Button("📚 Topics", "topics")
 VOLUNTEER = Button("🙋 Ask a volunteer", "vol")
 NONE_OF_THESE = Button("None of these", "none")
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and "①", which ``int`` rejects."""
+    return text.isascii() and text.isdigit()
 
 
 def entry_button(entry: Entry) -> Button:
@@ -152,66 +171,112 @@ def render_section(kb: KnowledgeBase, index: int) -> Reply | None:
 
 _TOKEN_RE = re.compile(r"<[^>]*>|&[#a-zA-Z0-9]+;|[^<&]+|[<&]")
 _TAG_RE = re.compile(r"<\s*(/?)\s*([a-zA-Z]+)[^>]*>")
+_ANY_TAG_RE = re.compile(r"<[^>]*>")
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _pieces(text: str) -> list[str]:
+    """Tags, entities, and words with their trailing white space."""
+    out: list[str] = []
+    for tok in _TOKEN_RE.findall(text):
+        if tok.startswith(("<", "&")) and len(tok) > 1:
+            out.append(tok)
+        else:
+            out.extend(re.findall(r"\S+\s*|\s+", tok))
+    return out
+
+
+def _after(stack: tuple[tuple[str, str], ...], piece: str) -> tuple[tuple[str, str], ...]:
+    """The open-tag stack once ``piece`` is added."""
+    tag = _TAG_RE.fullmatch(piece)
+    if not tag:
+        return stack
+    name = tag.group(2).lower()
+    if not tag.group(1):
+        return (*stack, (name, piece))
+    for k in range(len(stack) - 1, -1, -1):
+        if stack[k][0] == name:
+            return stack[:k] + stack[k + 1 :]
+    return stack
+
+
+def _closing(stack: tuple[tuple[str, str], ...]) -> str:
+    return "".join(f"</{name}>" for name, _ in reversed(stack))
+
+
+def _visible(html_text: str) -> bool:
+    return bool(html.unescape(_ANY_TAG_RE.sub("", html_text)).strip())
+
+
+def _cut(word: str, room: int) -> tuple[str, str]:
+    """The longest head of ``word`` within ``room`` UTF-16 units (at least one character)."""
+    used = 0
+    for n, char in enumerate(word):
+        used += utf16_len(char)
+        if used > room:
+            return word[: max(n, 1)], word[max(n, 1) :]
+    return word, ""
 
 
 def split_html(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Split Telegram HTML into chunks of at most ``limit`` characters.
+    """Split Telegram HTML into parts of at most ``limit`` UTF-16 units, each valid on its own.
 
-    Chunks break at paragraph, then line, then word boundaries; a tag open at a break is closed at
-    the end of its chunk and reopened at the start of the next, and entities are never cut.
+    Parts break after a line where no tag is open when one is past half the part; otherwise between
+    words, closing the tags open at the break and reopening them in the next part. Entities are never
+    cut, a very long word is cut by length, and no part is without visible text.
     """
-    if len(text) <= limit:
+    if utf16_len(text) <= limit:
         return [text]
-    pieces: list[str] = []
-    for tok in _TOKEN_RE.findall(text):
-        if tok.startswith("<") or tok.startswith("&") or len(tok) <= 1:
-            pieces.append(tok)
-        else:
-            pieces.extend(re.findall(r"\S+\s*|\s+", tok))
-    chunks: list[str] = []
-    current = ""
-    stack: list[tuple[str, str]] = []  # (name, opening tag)
+    parts: list[str] = []
+    queue = deque(_pieces(text))
+    current: list[str] = []
+    size = 0
+    stack: tuple[tuple[str, str], ...] = ()
+    safe = 0  # a cut after current[:safe] leaves no tag open
 
-    def closing() -> str:
-        return "".join(f"</{name}>" for name, _ in reversed(stack))
+    def emit(pieces: list[str], open_tags: tuple[tuple[str, str], ...]) -> None:
+        body = ("".join(pieces) + _closing(open_tags)).strip()
+        if _visible(body):
+            parts.append(body)
 
-    def flush() -> None:
-        nonlocal current
-        body = current + closing()
-        if body.strip():
-            chunks.append(body.strip())
-        current = "".join(tag for _, tag in stack)
+    def restart(open_tags: tuple[tuple[str, str], ...]) -> None:
+        nonlocal current, size, stack, safe
+        current = [tag for _, tag in open_tags]
+        size = sum(utf16_len(t) for t in current)
+        stack, safe = open_tags, 0
 
-    budget = limit - 64  # room for closing tags
-    for piece in pieces:
-        tag = _TAG_RE.fullmatch(piece)
-        if len(current) + len(piece) > budget and current.strip():
-            # prefer to break at the last paragraph or line break in the chunk
-            cut = max(current.rfind("\n\n"), current.rfind("\n"))
-            if cut > len(current) // 2 and not stack:
-                rest = current[cut:]
-                current = current[:cut]
-                flush()
-                current = rest.lstrip("\n")
-            else:
-                flush()
-        while len(piece) > budget:  # a single very long word
-            current += piece[:budget]
-            piece = piece[budget:]
-            flush()
-        current += piece
-        if tag:
-            closing_tag, name = tag.group(1), tag.group(2).lower()
-            if closing_tag:
-                for k in range(len(stack) - 1, -1, -1):
-                    if stack[k][0] == name:
-                        del stack[k]
-                        break
-            else:
-                stack.append((name, piece))
-    if current.strip() and current.strip() != "".join(tag for _, tag in stack):
-        chunks.append((current + closing()).strip())
-    return chunks
+    while queue:
+        piece = queue.popleft()
+        after = _after(stack, piece)
+        if size + utf16_len(piece) + utf16_len(_closing(after)) <= limit:
+            current.append(piece)
+            size += utf16_len(piece)
+            stack = after
+            if not stack and "\n" in piece:
+                safe = len(current)
+            continue
+        if safe and 2 * sum(utf16_len(p) for p in current[:safe]) > limit:
+            head, rest = current[:safe], current[safe:]
+            emit(head, ())
+            restart(())
+            queue.extendleft(reversed([*rest, piece]))  # replayed, so the tag stack is rebuilt
+        elif _visible("".join(current)):
+            emit(current, stack)
+            restart(stack)
+            queue.appendleft(piece)
+        else:  # nothing visible yet and the piece alone does not fit: a very long word
+            room = max(1, limit - size - utf16_len(_closing(stack)))
+            head, tail = _cut(piece, room)
+            emit([*current, head], stack)
+            restart(stack)
+            if tail:
+                queue.appendleft(tail)
+    emit(current, stack)
+    return parts
 
 
 def to_plain(text: str) -> str:

@@ -226,6 +226,18 @@ class Store:
             raise
         return cls(db, key, name)
 
+    async def check_writable(self) -> None:
+        """Take and release the write lock once, so a database locked by another program fails now.
+
+        In WAL mode another writer does not stop reads, so opening alone does not notice it.
+        """
+        try:
+            async with self._lock:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(exc, self._path)) from None
+
     async def close(self) -> None:
         """Close the connection (WAL is checkpointed by SQLite when the last connection closes)."""
         async with self._lock:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from telegram import BotCommand, Update
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace | None = None) -> int:
         return 1
     try:
         asyncio.run(_check_store(settings))
-    except StoreError as exc:
+    except (StoreError, ValueError, OSError) as exc:  # ValueError/OSError: the pseudonym key
         print(f"Cannot use the database: {exc}", file=sys.stderr)
         return 1
     app = build_application(settings, live, reload_on_sighup=True)
@@ -186,6 +186,12 @@ def run(args: argparse.Namespace | None = None) -> int:
             )
         else:
             app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print("Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather.", file=sys.stderr)
+        return 1
+    except (NetworkError, TimedOut) as exc:
+        print(f"Cannot reach the Telegram Bot API at {settings.api_url}: {exc}", file=sys.stderr)
+        return 1
     finally:
         pid_file.unlink(missing_ok=True)
     return 0
@@ -195,4 +201,7 @@ async def _check_store(settings: Settings) -> None:
     """Open and close the database once before starting, so a locked or read-only file fails clearly."""
     key = load_or_create_key(settings.secret, settings.db_path.with_suffix(".key"))
     store = await Store.open(settings.db_path, key)
-    await store.close()
+    try:
+        await store.check_writable()
+    finally:
+        await store.close()

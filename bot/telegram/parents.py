@@ -9,7 +9,16 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.matcher import Outcome
-from bot.replies import Button, Reply, escape, render_entry, render_match, render_section, render_sections
+from bot.replies import (
+    Button,
+    Reply,
+    escape,
+    is_number,
+    render_entry,
+    render_match,
+    render_section,
+    render_sections,
+)
 from bot.telegram.send import edit_reply, send_reply
 from bot.telegram.services import services
 from bot.telegram.volunteers import UNKNOWN_COMMAND, handle_volunteer_message, notify_volunteers
@@ -197,7 +206,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if message:
             await edit_reply(context.bot, message, render_sections(kb))
     elif action == "sec":
-        reply = render_section(kb, int(arg)) if arg.isdigit() else None
+        reply = render_section(kb, int(arg)) if is_number(arg) and len(arg) < 6 else None
         if reply is None:
             await query.answer(STALE, show_alert=True)
             return

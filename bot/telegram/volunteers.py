@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Message, Update
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.knowledge import KnowledgeError
-from bot.replies import Button, Reply, escape, label, render_entry
+from bot.replies import Button, Reply, escape, is_number, label, render_entry
 from bot.store import LogItem
 from bot.telegram.send import edit_reply, send_reply
 from bot.telegram.services import services
@@ -32,8 +33,10 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str)
     if update.callback_query:
         await update.callback_query.answer()
         return
-    if update.effective_chat and user:
-        await send_reply(context.bot, update.effective_chat.id, Reply(UNKNOWN_COMMAND))
+    # Exactly what an unknown command gets: a reply in private chats, silence in groups.
+    chat = update.effective_chat
+    if chat and user and chat.type == ChatType.PRIVATE:
+        await send_reply(context.bot, chat.id, Reply(UNKNOWN_COMMAND))
 
 
 def _is_volunteer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -139,7 +142,7 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     parts = query.data.split(":")
     kind = parts[1] if len(parts) > 1 else ""
     number = parts[2] if len(parts) > 2 else ""
-    if not number.isdigit() or len(number) > 12:
+    if not is_number(number) or len(number) > 12:
         await query.answer("That button is not valid.", show_alert=True)
         return
     if kind == "m":
