@@ -70,8 +70,7 @@ async def running_bot(
             admins=frozenset({ADMIN}),
             volunteers=frozenset({VOLUNTEER}),
             volunteer_chat=VOLUNTEER_CHAT,
-            rate_limit=False,
-            **overrides,
+            **{"rate_limit": False, **overrides},  # rate_limit=True may be passed to test AIORateLimiter
         )
         live = LiveFAQ(settings.knowledge_dir, settings.match)
         store = await Store.open(settings.db_path, b"k" * 32)
