@@ -87,10 +87,9 @@ class Matcher:
         self.settings = settings or MatchSettings()
         entries = list(kb)
         self._entries = entries
-        self.normaliser = Normaliser(
-            kb.synonyms,
-            (t for e in entries for t in (*e.phrasings, *e.keywords, e.answer)),
-        )
+        # Typos are corrected towards the words parents use (phrasings, keywords), not the answers'
+        # prose: "lines" must not become "links" because an answer mentions links.
+        self.normaliser = Normaliser(kb.synonyms, (t for e in entries for t in (*e.phrasings, *e.keywords)))
         norm = self.normaliser.terms
         # Phrasing bags (question, alternatives, and the keywords as one more phrasing).
         phrasings: list[tuple[int, frozenset[str]]] = []
