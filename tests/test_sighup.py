@@ -1,0 +1,75 @@
+"""A running `faqbot run` reloads its FAQ on SIGHUP, and keeps the old one when the new is broken."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import SHIPPED
+from tests.fake_bot_api import FakeBotAPI
+from tests.test_cli import ROOT
+
+OLD = "is a 13-character code given to your child"
+NEW = "RELOADED-ANSWER-MARKER"
+
+
+async def ask(api: FakeBotAPI, user: int, text: str) -> str:
+    before = len(api.sent("sendMessage", chat_id=user))
+    api.inject_message(user, text)
+    calls = await api.wait_for("sendMessage", chat_id=user, count=before + 1, timeout=15)
+    return calls[before].params["text"]
+
+
+async def test_sighup_reloads_the_running_bot(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(SHIPPED, knowledge)
+    recorded = knowledge / "recorded.yaml"
+    assert OLD in recorded.read_text()
+    async with FakeBotAPI() as api:
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "FAQBOT_API_URL": api.base_url,
+            "FAQBOT_DB": str(tmp_path / "bot.sqlite3"),
+            "FAQBOT_KNOWLEDGE": str(knowledge),
+            "FAQBOT_RATE_LIMIT": "false",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            assert OLD in await ask(api, 1, "what is a unique pupil number")
+            pid = int((tmp_path / "bot.pid").read_text())
+            assert pid == proc.pid
+            recorded.write_text(recorded.read_text().replace(OLD, NEW), encoding="utf-8")
+            os.kill(pid, signal.SIGHUP)
+            for _ in range(50):  # the reload runs on the bot's loop; give it a moment
+                reply = await ask(api, 2, "what is a unique pupil number")
+                if NEW in reply:
+                    break
+                await asyncio.sleep(0.1)
+            assert NEW in reply
+            (knowledge / "broken.yaml").write_text("section: Broken\nentries: [\n")
+            os.kill(pid, signal.SIGHUP)
+            await asyncio.sleep(0.5)
+            assert proc.returncode is None  # still running
+            assert NEW in await ask(api, 3, "what is a unique pupil number")  # the last good FAQ
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 15)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
