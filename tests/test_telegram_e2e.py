@@ -114,9 +114,9 @@ async def test_smalltalk_non_text_and_unknown_command(tmp_path: Path) -> None:
 async def test_privacy_and_forget(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         assert "/forget" in (await bot.ask("/privacy"))["text"]
-        await bot.ask("tell me about quantum tunnelling")
-        await bot.ask("what about black holes then")
-        await bot.ask("and dark matter", user=OTHER_PARENT)
+        await bot.ask("zyxt plimf wobble")
+        await bot.ask("qorp vendle snib")
+        await bot.ask("frumious bandersnatch", user=OTHER_PARENT)
         reply = await bot.ask("/forget")
         assert "2 records removed" in reply["text"]
         assert await bot.store.count_log(None) == 1  # the other parent's question stays
@@ -158,7 +158,7 @@ async def test_volunteer_queue_reply_flow(tmp_path: Path) -> None:
 
 async def test_volunteer_attach_and_dismiss(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
-        await bot.ask("whats the arsenal score")
+        await bot.ask("qorp vendle snib")
         await bot.ask("/volunteer is my kid's reading age sent to the DfE?", user=OTHER_PARENT)
         first, second = await bot.store.list_log("open")
         await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT, count=2)
