@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,6 +60,51 @@ class Running:
 def buttons(params: dict[str, Any]) -> list[str]:
     markup = params.get("reply_markup") or {}
     return [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def faqbot_env(api: FakeBotAPI | None, db: Path, **extra: str) -> dict[str, str]:
+    """Environment for a ``faqbot run`` process: the fake API (or a closed local port), nothing inherited."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAQBOT_", "TELEGRAM_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=api.token if api else "123456:TEST-TOKEN",
+        FAQBOT_API_URL=api.base_url if api else "http://127.0.0.1:9/bot",
+        FAQBOT_DB=str(db),
+        FAQBOT_RATE_LIMIT="false",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+async def start_faqbot(env: dict[str, str], cwd: Path = ROOT) -> asyncio.subprocess.Process:
+    """``faqbot run`` as a real process (stderr piped for the tests that read it)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def stop_faqbot(proc: asyncio.subprocess.Process, *, graceful: bool = True) -> None:
+    """SIGTERM (a clean stop) or SIGKILL, then wait; a process that ignores SIGTERM is killed after 15 s."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
+    try:
+        await asyncio.wait_for(proc.wait(), 15 if graceful else 10)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 @asynccontextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
 import sqlite3
 import subprocess
@@ -28,7 +27,7 @@ from bot.store import Store, StoreError
 from bot.telegram.app import SORRY
 from tests.conftest import SHIPPED
 from tests.fake_bot_api import FakeBotAPI
-from tests.telegram_harness import Running, running_bot
+from tests.telegram_harness import Running, faqbot_env, running_bot, start_faqbot, stop_faqbot
 
 FAQBOT = Path(sys.executable).with_name("faqbot")
 USERS = range(3001, 3009)  # one chat per question keeps "exactly one reply each" easy to check
@@ -242,40 +241,6 @@ async def test_exception_in_a_handler_gets_an_apology_then_normal_service(
 # --------------------------------------------------------------------------- the real process
 
 
-def _env(api: FakeBotAPI | None, db: Path, **extra: str) -> dict[str, str]:
-    """The environment for ``faqbot run``: the fake API (or a closed local port), nothing inherited."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAQBOT_", "TELEGRAM_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=api.token if api else "123456:TEST-TOKEN",
-        FAQBOT_API_URL=api.base_url if api else "http://127.0.0.1:9/bot",
-        FAQBOT_DB=str(db),
-        FAQBOT_RATE_LIMIT="false",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-async def _start(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        str(FAQBOT),
-        "run",
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(proc.wait(), 10)
-
-
 def _question(i: int) -> str:
     """Unanswerable, unique, and untouched by redaction: 'zyxt plimf' plus the index spelt in letters."""
     letters = "".join("bcdfghjklm"[int(d)] for d in f"{i:03d}")
@@ -288,7 +253,9 @@ async def test_sigkill_mid_burst_leaves_a_clean_database_with_every_answered_row
     secret = "a-test-secret-of-32-characters!!"
     db = tmp_path / "bot.sqlite3"
     async with FakeBotAPI() as api:
-        proc = await _start(_env(api, db, FAQBOT_SECRET=secret, FAQBOT_FLOOD_PER_MINUTE="10000"), tmp_path)
+        proc = await start_faqbot(
+            faqbot_env(api, db, FAQBOT_SECRET=secret, FAQBOT_FLOOD_PER_MINUTE="10000"), tmp_path
+        )
         try:
             await _wait_for_new_call(api, "getUpdates", 0, timeout=20)  # it is up and polling
             asked: dict[tuple[int, int], str] = {}
@@ -304,7 +271,7 @@ async def test_sigkill_mid_burst_leaves_a_clean_database_with_every_answered_row
             proc.send_signal(signal.SIGKILL)
             await asyncio.wait_for(proc.wait(), 10)
         finally:
-            await _kill(proc)
+            await stop_faqbot(proc, graceful=False)
         await asyncio.sleep(0.1)
         delivered = [
             (m["chat"]["id"], m["reply_to_message"]["message_id"])
@@ -345,7 +312,7 @@ async def test_sigkill_mid_burst_leaves_a_clean_database_with_every_answered_row
 
 async def _start_and_wait(env: dict[str, str], cwd: Path, api: FakeBotAPI) -> tuple[int | None, str, bool]:
     """Run ``faqbot run`` until it exits or starts polling; return (exit code, stderr, polled)."""
-    proc = await _start(env, cwd)
+    proc = await start_faqbot(env, cwd)
     polled = False
     try:
         loop = asyncio.get_running_loop()
@@ -357,7 +324,7 @@ async def _start_and_wait(env: dict[str, str], cwd: Path, api: FakeBotAPI) -> tu
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.05)
     finally:
-        await _kill(proc)
+        await stop_faqbot(proc, graceful=False)
     assert proc.stderr is not None
     err = (await proc.stderr.read()).decode(errors="replace")
     return (None if polled else proc.returncode), err, polled
@@ -411,7 +378,7 @@ def locked_journal_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Lo
     proc = subprocess.Popen(
         [str(FAQBOT), "run"],
         cwd=tmp,
-        env=_env(None, db, FAQBOT_SECRET="s" * 20),
+        env=faqbot_env(None, db, FAQBOT_SECRET="s" * 20),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -446,7 +413,9 @@ async def test_locked_wal_database_refuses_to_start_with_one_clear_line(tmp_path
     holder = _lock_exclusively(db)
     try:
         async with FakeBotAPI() as api:
-            rc, err, polled = await _start_and_wait(_env(api, db, FAQBOT_SECRET="s" * 20), tmp_path, api)
+            rc, err, polled = await _start_and_wait(
+                faqbot_env(api, db, FAQBOT_SECRET="s" * 20), tmp_path, api
+            )
     finally:
         holder.close()
     _assert_one_clear_line(rc, err, polled, str(db), "locked")
@@ -464,7 +433,9 @@ async def test_read_only_database_refuses_to_start_with_one_clear_line(tmp_path:
     target.chmod(0o444 if what == "file" else 0o555)
     try:
         async with FakeBotAPI() as api:
-            rc, err, polled = await _start_and_wait(_env(api, db, FAQBOT_SECRET="s" * 20), tmp_path, api)
+            rc, err, polled = await _start_and_wait(
+                faqbot_env(api, db, FAQBOT_SECRET="s" * 20), tmp_path, api
+            )
     finally:
         target.chmod(mode)
     _assert_one_clear_line(rc, err, polled, "read-only")
@@ -482,5 +453,5 @@ async def test_bad_key_or_db_path_refuses_to_start_with_one_clear_line(tmp_path:
         (tmp_path / "a-file").write_text("not a folder")
         db = tmp_path / "a-file" / "bot.sqlite3"
     async with FakeBotAPI() as api:
-        rc, err, polled = await _start_and_wait(_env(api, db, **extra), tmp_path, api)
+        rc, err, polled = await _start_and_wait(faqbot_env(api, db, **extra), tmp_path, api)
     _assert_one_clear_line(rc, err, polled)

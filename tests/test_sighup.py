@@ -6,12 +6,11 @@ import asyncio
 import os
 import shutil
 import signal
-import sys
 from pathlib import Path
 
 from tests.conftest import SHIPPED
 from tests.fake_bot_api import FakeBotAPI
-from tests.test_cli import ROOT
+from tests.telegram_harness import faqbot_env, start_faqbot, stop_faqbot
 
 OLD = "is a 13-character code given to your child"
 NEW = "RELOADED-ANSWER-MARKER"
@@ -30,24 +29,8 @@ async def test_sighup_reloads_the_running_bot(tmp_path: Path) -> None:
     recorded = knowledge / "recorded.yaml"
     assert OLD in recorded.read_text()
     async with FakeBotAPI() as api:
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": api.token,
-            "FAQBOT_API_URL": api.base_url,
-            "FAQBOT_DB": str(tmp_path / "bot.sqlite3"),
-            "FAQBOT_KNOWLEDGE": str(knowledge),
-            "FAQBOT_RATE_LIMIT": "false",
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        env = faqbot_env(api, tmp_path / "bot.sqlite3", FAQBOT_KNOWLEDGE=str(knowledge))
+        proc = await start_faqbot(env)
         try:
             assert OLD in await ask(api, 1, "what is a unique pupil number")
             pid = int((tmp_path / "bot.pid").read_text())
@@ -66,10 +49,4 @@ async def test_sighup_reloads_the_running_bot(tmp_path: Path) -> None:
             assert proc.returncode is None  # still running
             assert NEW in await ask(api, 3, "what is a unique pupil number")  # the last good FAQ
         finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await stop_faqbot(proc)

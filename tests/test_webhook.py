@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import socket
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from tests.fake_bot_api import FakeBotAPI
-from tests.test_cli import ROOT
+from tests.telegram_harness import faqbot_env, start_faqbot, stop_faqbot
 
 
 def free_port() -> int:
@@ -25,27 +22,15 @@ def free_port() -> int:
 async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> None:
     port = free_port()
     async with FakeBotAPI() as api:
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": api.token,
-            "FAQBOT_API_URL": api.base_url,
-            "FAQBOT_DB": str(tmp_path / "bot.sqlite3"),
-            "FAQBOT_WEBHOOK_URL": "https://bot.example.org/telegram",
-            "FAQBOT_WEBHOOK_LISTEN": "127.0.0.1",
-            "FAQBOT_WEBHOOK_PORT": str(port),
-            "FAQBOT_WEBHOOK_SECRET": "s3cret-token",
-            "FAQBOT_RATE_LIMIT": "false",
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        env = faqbot_env(
+            api,
+            tmp_path / "bot.sqlite3",
+            FAQBOT_WEBHOOK_URL="https://bot.example.org/telegram",
+            FAQBOT_WEBHOOK_LISTEN="127.0.0.1",
+            FAQBOT_WEBHOOK_PORT=str(port),
+            FAQBOT_WEBHOOK_SECRET="s3cret-token",
         )
+        proc = await start_faqbot(env)
         try:
             hook = (await api.wait_for("setWebhook", timeout=20))[0].params
             assert hook["url"] == "https://bot.example.org/telegram"
@@ -89,12 +74,6 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
             assert "Sources" in reply["text"]
             assert len(api.sent("sendMessage", chat_id=4242)) == 1  # the forged update got nothing
         finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await stop_faqbot(proc)
         assert proc.returncode == 0
         assert not (tmp_path / "bot.pid").exists()  # cleaned up on a clean stop
