@@ -163,7 +163,7 @@ def _press(snap: Snapshot, action: str, arg: str) -> Reply | None:
     if action == "fb":
         print("Thank you for the feedback.")
         return None
-    if action in ("none", "vol"):
+    if action == "none":
         print("In the Telegram bot this passes your question to a volunteer; chat mode stores nothing.")
         return None
     return None

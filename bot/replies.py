@@ -93,7 +93,6 @@ def label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
 # --------------------------------------------------------------------------- rendering
 
 TOPICS = Button("📚 Topics", "topics")
-VOLUNTEER = Button("🙋 Ask a volunteer", "vol")
 NONE_OF_THESE = Button("None of these", "none")
 
 
