@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matcher import Match, Outcome
@@ -42,7 +42,6 @@ class Reply:
     html: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     entry_id: str | None = None
-    kinds: tuple[str, ...] = field(default_factory=tuple)
 
 
 # --------------------------------------------------------------------------- markup
@@ -118,7 +117,7 @@ def render_entry(entry: Entry, kb: KnowledgeBase, extra: tuple[Entry, ...] = ())
         if other is not None and other.id not in seen and len(rows) < 5:
             rows.append((entry_button(other),))
             seen.add(other.id)
-    return Reply(text, tuple(rows), entry_id=entry.id, kinds=("answer",))
+    return Reply(text, tuple(rows), entry_id=entry.id)
 
 
 def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True) -> Reply:
@@ -126,19 +125,17 @@ def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True) -> Rep
     if match.outcome is Outcome.ANSWER and match.entry is not None:
         return render_entry(match.entry, kb, match.suggestions)
     if match.outcome is Outcome.SMALLTALK and match.smalltalk is not None:
-        return Reply(escape(match.smalltalk.reply), ((TOPICS,),), kinds=("smalltalk",))
+        return Reply(escape(match.smalltalk.reply), ((TOPICS,),))
     if match.outcome is Outcome.EMPTY:
         return Reply(
             "Please type your question in words, for example: <i>What is the school census?</i>",
             ((TOPICS,),),
-            kinds=("empty",),
         )
     if match.outcome is Outcome.SUGGEST and match.suggestions:
         rows = tuple((entry_button(e),) for e in match.suggestions)
         return Reply(
             "I'm not quite sure what you mean. Did you mean one of these?",
             (*rows, (NONE_OF_THESE,)),
-            kinds=("suggest",),
         )
     told = (
         "I've passed your question to our volunteers (with personal details removed), "
@@ -149,13 +146,12 @@ def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True) -> Rep
     return Reply(
         f"I don't know that one yet, sorry. {told}\n\nYou can also browse the topics I do know about.",
         ((TOPICS,),),
-        kinds=("unknown",),
     )
 
 
 def render_sections(kb: KnowledgeBase) -> Reply:
     rows = tuple((Button(label(s.title), "sec", str(i)),) for i, s in enumerate(kb.sections))
-    return Reply("Choose a topic:", rows, kinds=("topics",))
+    return Reply("Choose a topic:", rows)
 
 
 def render_section(kb: KnowledgeBase, index: int) -> Reply | None:
@@ -163,7 +159,7 @@ def render_section(kb: KnowledgeBase, index: int) -> Reply | None:
         return None
     section = kb.sections[index]
     rows = tuple((entry_button(kb.entries[i]),) for i in section.entry_ids)
-    return Reply(f"<b>{escape(section.title)}</b>", (*rows, (TOPICS,)), kinds=("section",))
+    return Reply(f"<b>{escape(section.title)}</b>", (*rows, (TOPICS,)))
 
 
 # --------------------------------------------------------------------------- splitting
