@@ -60,6 +60,10 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
+# Word forms of stop words ("gets", "asks", "worries") are stop words too.
+_STOP_STEMS = frozenset(stem(w) for w in STOP_WORDS if len(w) > 3)
+
+
 def fold(text: str) -> str:
     """Lowercase, strip accents, unify apostrophes; control characters become spaces, zero-width ones go."""
     if text.isascii():  # the common case: no accents to strip, only control characters
@@ -163,7 +167,7 @@ class Normaliser:
                     i += n
                     break
             else:
-                if ws[i] not in STOP_WORDS and not _incidental_number(ws[i]):
+                if ws[i] not in STOP_WORDS and stems[i] not in _STOP_STEMS and not _incidental_number(ws[i]):
                     out.append(stems[i])
                 i += 1
         return out
