@@ -121,7 +121,10 @@ class Normaliser:
                 self._stem_vocab.add(stem(w))
         for key in self._phrases:
             self._stem_vocab.update(key)
-        self._vocab_list = sorted(w for w in self._vocab if len(w) >= 3)
+        # Corrections keep the first letter, so each word is only compared with its letter's bucket.
+        self._by_letter: dict[str, list[str]] = {}
+        for w in sorted(w for w in self._vocab if len(w) >= 3):
+            self._by_letter.setdefault(w[0], []).append(w)
         self._fix_cache.clear()
 
     def correct(self, word: str) -> str:
@@ -139,12 +142,13 @@ class Normaliser:
         if cached is not None:
             return cached
         limit = 1 if len(word) < 8 else 2
-        found = process.extract(word, self._vocab_list, scorer=OSA.distance, score_cutoff=limit, limit=4)
+        bucket = self._by_letter.get(word[0], [])
+        found = process.extract(word, bucket, scorer=OSA.distance, score_cutoff=limit, limit=2)
         fixed = word
         if found:
             best = min(d for _, d, _ in found)
-            nearest = [w for w, d, _ in found if d == best and w[0] == word[0]]
-            if len(nearest) == 1 and sum(d == best for _, d, _ in found) == 1:
+            nearest = [w for w, d, _ in found if d == best]
+            if len(nearest) == 1:
                 fixed = nearest[0]
         if len(self._fix_cache) > 50000:
             self._fix_cache.clear()
