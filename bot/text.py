@@ -148,12 +148,24 @@ class Normaliser:
         if found:
             best = min(d for _, d, _ in found)
             nearest = [w for w, d, _ in found if d == best]
-            if len(nearest) == 1:
+            if len(nearest) == 1 and not (best == 1 and self._first_letter_neighbour(word)):
                 fixed = nearest[0]
         if len(self._fix_cache) > 50000:
             self._fix_cache.clear()
         self._fix_cache[word] = fixed
         return fixed
+
+    def _first_letter_neighbour(self, word: str) -> bool:
+        """Is a FAQ word one edit away by changing the first letter ("bread" -> "read", "dread")?
+
+        Such a word makes the correction ambiguous; only an edit at the start can reach it.
+        """
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        rest = word[1:]
+        variants = {rest, word[1] + word[0] + word[2:]}
+        variants.update(c + rest for c in letters if c != word[0])
+        variants.update(c + word for c in letters)
+        return any(v in self._vocab for v in variants)
 
     def terms(self, text: str, *, correct: bool = True) -> list[str]:
         """The matching terms of ``text``, in order, with repeats (callers dedupe if they wish)."""

@@ -50,6 +50,13 @@ def test_typos_are_corrected_against_the_faq_vocabulary() -> None:
     assert n.correct("zebra") == "zebra"  # nothing close: left alone
 
 
+def test_ambiguous_or_short_words_are_not_corrected() -> None:
+    n = Normaliser([], ["break read census bot"])
+    assert n.correct("bread") == "bread"  # one edit from "break" and from "read": ambiguous
+    assert n.correct("boat") == "boat"  # too short to guess
+    assert n.correct("cenus") == "census"
+
+
 # --------------------------------------------------------------------------- matching
 
 
