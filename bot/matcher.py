@@ -136,11 +136,10 @@ class Matcher:
         # Concentration: how strongly each term belongs to each entry. A term in many of an entry's
         # phrasings is telling; one in a single phrasing, or only in the answer text, is weak.
         tf: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-        count = [0] * len(entries)
-        for i, bag in phrasings:
-            count[i] += 1
-            for t in bag:
-                tf[t][i] += 1.0
+        for t, per_entry in postings.items():
+            for i, js in per_entry.items():
+                tf[t][i] = float(len(js))  # how many of entry i's phrasings use t
+        count = [len(norms) for norms in self._norms]
         for i, terms in enumerate(answer_terms):
             for t in terms:
                 tf[t][i] += self.settings.answer_text_weight
