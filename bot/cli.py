@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -261,18 +262,7 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
         if item is None:
             print(f"No log item #{args.id}.", file=sys.stderr)
             return 1
-        for name in (
-            "id",
-            "created_at",
-            "updated_at",
-            "reason",
-            "status",
-            "best_id",
-            "score",
-            "entry_id",
-            "attached_entry",
-            "text",
-        ):
+        for name in (f.name for f in dataclasses.fields(item)):
             print(f"{name:>14}: {getattr(item, name)}")
         return 0
     if args.action == "export":

@@ -43,7 +43,7 @@ STOP_WORDS = frozenset(
     literally currently recently still ever even every everything lot lots bit little kind sort way
     mine yours one ones much many well make makes made making sorry bother bothering honestly honest
     quite worried worry worrying concerned scared anxious upset confused sure guess maybe perhaps
-    currently basically hoping hope help advice anybody lol cheers read reading
+    hoping hope help advice anybody lol cheers read reading
     two three four five six seven eight nine ten twice parent parents mum mom mummy dad daddy father
     mother
     """.split()
