@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
+from importlib.resources import files
 
 import snowballstemmer
 from rapidfuzz import process
@@ -64,6 +65,13 @@ def stem(word: str) -> str:
 _STOP_STEMS = frozenset(stem(w) for w in STOP_WORDS if len(w) > 3)
 
 
+@cache
+def common_words() -> frozenset[str]:
+    """Everyday English words of five letters or more (``bot/common_words.txt``)."""
+    text = files("bot").joinpath("common_words.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
 def fold(text: str) -> str:
     """Lowercase, strip accents, unify apostrophes; control characters become spaces, zero-width ones go."""
     if text.isascii():  # the common case: no accents to strip, only control characters
@@ -107,6 +115,7 @@ class Normaliser:
         self._vocab: set[str] = set()
         self._stem_vocab: set[str] = set()
         self._fix_cache: dict[str, str] = {}
+        self._english = common_words()
         self.add_vocabulary(vocabulary)
 
     @staticmethod
@@ -132,9 +141,12 @@ class Normaliser:
 
         Conservative on purpose, because a wrong correction turns an unrelated word into a topic word
         ("bread" is one edit from "break" and "read"): only words of five letters or more, one edit
-        (two for long words), the same first letter, and exactly one nearest candidate.
+        (two for long words), the same first letter, and exactly one nearest candidate; and never a
+        word that is everyday English in its own right ("score" is not a typo for "store").
         """
         if len(word) < 5 or not word.isalpha() or word in self._vocab or word in STOP_WORDS:
+            return word
+        if word in self._english:
             return word
         if stem(word) in self._stem_vocab:
             return word

@@ -57,6 +57,14 @@ def test_ambiguous_or_short_words_are_not_corrected() -> None:
     assert n.correct("cenus") == "census"
 
 
+def test_everyday_english_words_are_not_corrected() -> None:
+    n = Normaliser([], ["store links protected seperately"])
+    assert n.correct("score") == "score"  # a word, not a typo for "store"
+    assert n.correct("lines") == "lines"
+    assert n.correct("prosecuted") == "prosecuted"
+    assert n.correct("stroe") == "store"  # a real typo is still fixed
+
+
 # --------------------------------------------------------------------------- matching
 
 
