@@ -147,6 +147,23 @@ def test_margin_turns_a_close_call_into_suggestions(kb) -> None:
     assert m.outcome is Outcome.SUGGEST and m.suggestions
 
 
+def test_naive_bayes_reranks_close_neighbours(kb) -> None:
+    """Confidence alone ranks the universities entry first for researchers asking for pupil records;
+    the naive Bayes share of the rank, which learns from all of an entry's phrasings, prefers the
+    entry about third parties (researchers among them) getting NPD data."""
+    q = "can a university get my child's school records for research"
+    plain = Matcher(kb, MatchSettings(nb_weight=0.0))
+    ranked = plain.scores(q)
+    assert ranked == sorted(ranked, key=lambda pair: (-pair[0], pair[1]))  # by confidence alone
+    assert plain._entries[ranked[0][1]].id == "higher-education-data"
+    default = Matcher(kb)
+    assert default._entries[default.scores(q)[0][1]].id == "third-party-sharing"
+    terms = set(default.normaliser.terms(q))
+    posterior = default._posterior(terms, list(range(len(default._entries))))
+    assert sum(posterior.values()) == pytest.approx(1.0)
+    assert max(posterior, key=posterior.__getitem__) == default.scores(q)[0][1]
+
+
 def test_regression_questions_written_blind(snap) -> None:
     """Questions written without seeing the FAQ's phrasings: most answered right, few false answers."""
     items = yaml.safe_load(REGRESSION.read_text())
