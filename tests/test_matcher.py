@@ -148,20 +148,21 @@ def test_margin_turns_a_close_call_into_suggestions(kb) -> None:
 
 
 def test_naive_bayes_reranks_close_neighbours(kb) -> None:
-    """Confidence alone ranks the universities entry first for researchers asking for pupil records;
-    the naive Bayes share of the rank, which learns from all of an entry's phrasings, prefers the
-    entry about third parties (researchers among them) getting NPD data."""
-    q = "can a university get my child's school records for research"
+    """Confidence alone ranks the nationality entry first (it mentions the population census); the
+    naive Bayes share of the rank, which learns from all of an entry's phrasings, prefers the entry
+    about the school census."""
+    q = "is the school census like the national census"
     plain = Matcher(kb, MatchSettings(nb_weight=0.0))
     ranked = plain.scores(q)
     assert ranked == sorted(ranked, key=lambda pair: (-pair[0], pair[1]))  # by confidence alone
-    assert plain._entries[ranked[0][1]].id == "higher-education-data"
+    assert plain._entries[ranked[0][1]].id == "nationality-country-of-birth"
     default = Matcher(kb)
-    assert default._entries[default.scores(q)[0][1]].id == "third-party-sharing"
+    best = default.scores(q)[0][1]
+    assert default._entries[best].id == "school-census"
     terms = set(default.normaliser.terms(q))
     posterior = default._posterior(terms, list(range(len(default._entries))))
     assert sum(posterior.values()) == pytest.approx(1.0)
-    assert max(posterior, key=posterior.__getitem__) == default.scores(q)[0][1]
+    assert max(posterior, key=posterior.__getitem__) == best
 
 
 def test_regression_questions_written_blind(snap) -> None:
