@@ -36,7 +36,7 @@ from bot.text import Normaliser, fold, words
 class MatchSettings:
     """The thresholds that decide between answering, suggesting and abstaining (tuned on dev.yaml)."""
 
-    answer_threshold: float = 0.28
+    answer_threshold: float = 0.3
     suggest_threshold: float = 0.15
     margin: float = 0.0
     # The IDF the best entry must share with the question to answer outright: "data" or "my child"
