@@ -46,7 +46,7 @@ STOP_WORDS = frozenset(
     quite worried worry worrying concerned scared anxious upset confused sure guess maybe perhaps
     hoping hope help advice anybody lol cheers read reading
     two three four five six seven eight nine ten twice parent parents mum mom mummy dad daddy father
-    mother
+    mother says asks dads mums moms ones ways bits understand enough
     """.split()
 )
 
