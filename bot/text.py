@@ -52,10 +52,26 @@ STOP_WORDS = frozenset(
 
 _stemmer = snowballstemmer.stemmer("english")
 
+# Irregular verb forms the stemmer cannot join to their verb: "how long is it kept" must meet
+# "how long do they keep it", "what they sold" meet "do they sell".
+_IRREGULAR = {
+    form: forms.split()[0]
+    for forms in """
+    write wrote written | send sent | keep kept | hold held | tell told | give gave given |
+    take took taken | know knew known | think thought | buy bought | sell sold | pay paid |
+    find found | bring brought | choose chose chosen | speak spoke spoken | see saw seen |
+    begin began begun | steal stole stolen | hide hid hidden | forget forgot forgotten |
+    teach taught | catch caught | lose lost | leave left | lead led | spell spelt | learn learnt |
+    deal dealt | run ran
+    """.split("|")
+    for form in forms.split()[1:]
+}
+
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Porter2 stem of one lowercase word (digits and short words pass through)."""
+    word = _IRREGULAR.get(word, word)
     if len(word) <= 3 or not word.isalpha():
         return word
     return _stemmer.stemWord(word)

@@ -38,6 +38,12 @@ def test_stemming_folds_word_forms() -> None:
     assert stem("objecting") == stem("object") == stem("objection")
 
 
+def test_irregular_verb_forms_meet_their_verb() -> None:
+    assert stem("kept") == stem("keep") == stem("keeping")
+    assert stem("sold") == stem("sell") and stem("written") == stem("writes")
+    assert stem("left") == stem("leaving")
+
+
 def test_synonym_phrases_fold_to_one_term() -> None:
     n = Normaliser([["npd", "national pupil database"], ["sar", "subject access request"]], ["database"])
     assert n.terms("the National Pupil Database") == ["npd"]
