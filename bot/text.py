@@ -46,7 +46,8 @@ STOP_WORDS = frozenset(
     quite worried worry worrying concerned scared anxious upset confused sure guess maybe perhaps
     hoping hope help advice anybody lol cheers read reading
     two three four five six seven eight nine ten twice parent parents mum mom mummy dad daddy father
-    mother says asks dads mums moms ones ways bits understand enough
+    mother says asks dads mums moms ones ways bits understand enough big huge massive giant whole entire
+    real proper
     """.split()
 )
 
