@@ -47,7 +47,7 @@ STOP_WORDS = frozenset(
     hoping hope help advice anybody lol cheers read reading
     two three four five six seven eight nine ten twice parent parents mum mom mummy dad daddy father
     mother says asks dads mums moms ones ways bits understand enough big huge massive giant whole entire
-    real proper
+    real proper hes shes theyve weve youve whos wheres feel feels
     """.split()
 )
 
