@@ -23,13 +23,17 @@ import gc
 import heapq
 import math
 from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from rapidfuzz import fuzz
 
 from bot.knowledge import Entry, KnowledgeBase, SmallTalk
 from bot.text import Normaliser, fold, words
+
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,14 @@ class Match:
         if self.entry:
             return self.entry.id
         return self.suggestions[0].id if self.suggestions else None
+
+
+def _among(table: Mapping[int, _V], entries: Collection[int]) -> Iterator[tuple[int, _V]]:
+    """The (entry, value) pairs of ``table`` for the given entries, walking whichever is shorter:
+    a common term's table lists most of a large FAQ, a rare one's only a few entries."""
+    if len(table) > len(entries):
+        return ((i, table[i]) for i in entries if i in table)
+    return ((i, v) for i, v in table.items() if i in entries)
 
 
 # Words that may surround small talk without turning it into a question.
@@ -229,13 +241,7 @@ class Matcher:
             for table, add in ((self._belongs.get(t), True), (self._postings.get(t), False)):
                 if not table:
                     continue
-                # walk whichever is shorter: the term's entries or the candidates
-                hits = (
-                    ((i, table[i]) for i in chosen_set if i in table)
-                    if len(table) > len(chosen_set)
-                    else ((i, v) for i, v in table.items() if i in chosen_set)
-                )
-                for i, value in hits:
+                for i, value in _among(table, chosen_set):
                     if add:
                         covered[i] += w * value
                     else:
@@ -266,15 +272,8 @@ class Matcher:
             return {}
         loglik = {i: len(known) * self._nb_base[i] for i in chosen}
         for t in known:
-            gains = self._nb_gain[t]
-            if len(gains) > len(loglik):  # a common term: look up the candidates instead
-                for i in loglik:
-                    if i in gains:
-                        loglik[i] += gains[i]
-            else:
-                for i, gain in gains.items():
-                    if i in loglik:
-                        loglik[i] += gain
+            for i, gain in _among(self._nb_gain[t], loglik):
+                loglik[i] += gain
         # per-term average, sharpened: a long question should not be more certain just for being long
         scale = 1.0 / (len(known) * self.settings.nb_temperature)
         top = max(loglik.values())

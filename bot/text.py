@@ -78,7 +78,9 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
-# Word forms of stop words ("gets", "asks", "worries") are stop words too.
+# Word forms of stop words ("gets", "worries") are stop words too. Only for stop words of four
+# letters or more: a short one's stem meets topic words ("ids" -> "id", "owns" -> "own"), so forms
+# of those ("says", "asks", "mums") are listed in STOP_WORDS themselves.
 _STOP_STEMS = frozenset(stem(w) for w in STOP_WORDS if len(w) > 3)
 
 
