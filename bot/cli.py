@@ -233,6 +233,14 @@ def _table(rows: list[list[str]], headers: list[str], width: int = 110) -> str:
     return "\n".join([line(headers), line(["-" * c for c in cols]), *(line(r) for r in rows)])
 
 
+async def _existing_item(store, item_id: int):  # type: ignore[no-untyped-def]
+    """The log item ``item_id``, or None after telling the user there is no such item."""
+    item = await store.get_log(item_id)
+    if item is None:
+        print(f"No log item #{item_id}.", file=sys.stderr)
+    return item
+
+
 async def _log_action(args: argparse.Namespace, store, retention_days: int) -> int:  # type: ignore[no-untyped-def]
     if args.action == "list":
         status = None if args.status == "all" else args.status
@@ -258,9 +266,8 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
             print(f"({len(items)} of {total} shown; use --limit to see more)")
         return 0
     if args.action == "show":
-        item = await store.get_log(args.id)
+        item = await _existing_item(store, args.id)
         if item is None:
-            print(f"No log item #{args.id}.", file=sys.stderr)
             return 1
         for name in (f.name for f in dataclasses.fields(item)):
             print(f"{name:>14}: {getattr(item, name)}")
@@ -274,9 +281,8 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
         print(f"Exported {count} log item(s) to {args.csv}.")
         return 0
     if args.action == "dismiss":
-        item = await store.get_log(args.id)
+        item = await _existing_item(store, args.id)
         if item is None:
-            print(f"No log item #{args.id}.", file=sys.stderr)
             return 1
         if item.status != "open":
             print(f"#{args.id} is already {item.status}.")
