@@ -50,7 +50,7 @@ def test_fresh_questions_are_not_copies_of_the_phrasings(kb) -> None:
 
 
 def test_fresh_questions_reach_their_entry(snap) -> None:
-    """Measured on 2026-11-29: 82 of 103 answered right (79.6 %), 101 right or suggested (98.1 %)."""
+    """Measured on 2026-11-29: 83 of 103 answered right (80.6 %), 101 right or suggested (98.1 %)."""
     items = _items()
     right = offered = 0
     for item in items:
@@ -58,7 +58,7 @@ def test_fresh_questions_reach_their_entry(snap) -> None:
         top = m.entry.id if m.outcome is Outcome.ANSWER and m.entry else None
         right += top == item["id"]
         offered += top == item["id"] or item["id"] in [e.id for e in m.suggestions][:3]
-    assert right / len(items) >= 0.77, right
+    assert right / len(items) >= 0.78, right
     assert offered / len(items) >= 0.96, offered
 
 
