@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -28,12 +29,17 @@ outside-exams outside-free-school-meals outside-school-transport outside-complai
 """.split()
 
 
-def _items() -> list[dict[str, str]]:
+def _items() -> list[dict[str, Any]]:
     return yaml.safe_load(ADDED.read_text(encoding="utf-8"))
 
 
+def _wanted(item: dict[str, Any]) -> list[str]:
+    """The acceptable ids, the new entry first (an item's id may be a list)."""
+    return item["id"] if isinstance(item["id"], list) else [item["id"]]
+
+
 def test_every_new_entry_and_signpost_exists_and_has_fresh_questions(kb) -> None:
-    counts = Counter(item["id"] for item in _items())
+    counts = Counter(_wanted(item)[0] for item in _items())
     for entry_id in NEW_ENTRIES + SIGNPOSTS:
         entry = kb.get(entry_id)
         assert entry is not None, entry_id
@@ -46,20 +52,21 @@ def test_every_new_entry_and_signpost_exists_and_has_fresh_questions(kb) -> None
 def test_fresh_questions_are_not_copies_of_the_phrasings(kb) -> None:
     for item in _items():
         asked = words(item["q"])
-        assert all(asked != words(p) for p in kb.get(item["id"]).phrasings), item["q"]
+        assert all(asked != words(p) for i in _wanted(item) for p in kb.get(i).phrasings), item["q"]
 
 
 def test_fresh_questions_reach_their_entry(snap) -> None:
-    """Measured on 2026-11-29: 83 of 103 answered right (80.6 %), 101 right or suggested (98.1 %)."""
+    """Measured on 2026-11-29: 87 of 103 answered right (84.5 %), 102 right or suggested (99.0 %)."""
     items = _items()
     right = offered = 0
     for item in items:
         m = snap.match(item["q"])  # counted as ../shared/eval/score.py counts them
         top = m.entry.id if m.outcome is Outcome.ANSWER and m.entry else None
-        right += top == item["id"]
-        offered += top == item["id"] or item["id"] in [e.id for e in m.suggestions][:3]
-    assert right / len(items) >= 0.78, right
-    assert offered / len(items) >= 0.96, offered
+        wanted = _wanted(item)
+        right += top in wanted
+        offered += top in wanted or any(e.id in wanted for e in m.suggestions[:3])
+    assert right / len(items) >= 0.82, right
+    assert offered / len(items) >= 0.97, offered
 
 
 @pytest.mark.parametrize(
@@ -80,3 +87,32 @@ def test_signposts_leave_the_data_questions_next_to_them_alone(snap, question: s
     m = snap.match(question)
     assert m.outcome is Outcome.ANSWER and m.entry is not None, m
     assert m.entry.id == expected, m.entry.id
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("can I get an EHCP for my son", "outside-send-ehcp"),
+        ("how do I get SEN support", "outside-send-ehcp"),
+        ("how do I appeal an exclusion", "outside-exclusion-appeals"),
+        ("school fined us for holiday", "outside-attendance-fines"),
+        ("how do I appeal a school place decision", "outside-admissions"),
+    ],
+)
+def test_out_of_scope_questions_next_to_the_data_ones_get_their_signpost(
+    snap, question: str, expected: str
+) -> None:
+    m = snap.match(question)
+    assert m.outcome is Outcome.ANSWER and m.entry is not None and m.entry.id == expected, m
+
+
+def test_each_new_entry_and_signpost_answers_its_own_question(kb, snap) -> None:
+    """identifiable-or-anonymous is the exception: names-published, which answers the same question
+    with fewer details, is ranked first on its wording and the new entry is offered beside it."""
+    for entry_id in NEW_ENTRIES + SIGNPOSTS:
+        m = snap.match(kb.get(entry_id).question)
+        got = m.entry.id if m.outcome is Outcome.ANSWER and m.entry else None
+        if entry_id == "identifiable-or-anonymous":
+            assert got == "names-published" and entry_id in [e.id for e in m.suggestions], m
+        else:
+            assert got == entry_id, (entry_id, got)
