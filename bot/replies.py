@@ -137,15 +137,29 @@ def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True) -> Rep
             "I'm not quite sure what you mean. Did you mean one of these?",
             (*rows, (NONE_OF_THESE,)),
         )
-    told = (
-        "I've passed your question to our volunteers (with personal details removed), "
-        "so that a person can follow it up."
+    return Reply(unknown_text(logged=logged), ((TOPICS,),))
+
+
+# What the bot covers, said whenever it cannot answer: a volunteer is offered for these topics only,
+# not as a promise that a person can help with anything at all.
+SCOPE = (
+    "I only answer questions about the data that schools in England and the Department for "
+    "Education (DfE) keep about children: the school census, the National Pupil Database, how long "
+    "data is kept, who it is shared with, and your rights."
+)
+
+
+def unknown_text(*, logged: bool) -> str:
+    """The "I don't know" reply; ``logged`` says whether the question was kept for volunteers."""
+    kept = (
+        "I've kept your question, with personal details removed, so volunteers can improve my answers. "
         if logged
-        else "A volunteer can help with questions I can't answer: send /volunteer."
+        else ""
     )
-    return Reply(
-        f"I don't know that one yet, sorry. {told}\n\nYou can also browse the topics I do know about.",
-        ((TOPICS,),),
+    return (
+        f"I don't know that one, sorry. {SCOPE}\n\n"
+        f"{kept}If your question is about these topics and you'd like a person to reply, "
+        "send /volunteer followed by your question.\n\nYou can also browse the topics I do know about."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -11,6 +12,18 @@ from bot.knowledge import KnowledgeBase, default_knowledge_dir, load_knowledge
 from bot.live import Snapshot, build
 
 SHIPPED = default_knowledge_dir()
+
+
+def shipped_entry_count(directory: Path = SHIPPED) -> int:
+    """How many FAQ entries the section files hold, counted from the YAML text, not by the loader.
+
+    Tests compare what the bot reports with this, so adding an entry never means editing a test.
+    """
+    return sum(
+        len(re.findall(r"^  - id: ", f.read_text(encoding="utf-8"), flags=re.M))
+        for f in directory.glob("*.yaml")
+        if not f.name.startswith("_")
+    )
 
 
 @pytest.fixture(scope="session")

@@ -178,8 +178,9 @@ def test_regression_questions_written_blind(snap) -> None:
     outscope = [i for i in items if not i["id"]]
     right = sum(answer_id(snap, i["q"]) == i["id"] for i in inscope)
     offered_right = sum(i["id"] in offered(snap, i["q"])[:3] for i in inscope)
-    false = sum(answer_id(snap, i["q"]) is not None for i in outscope)
-    # measured 96.6 % / 99.1 % / 6.7 %; the floors leave room for a few questions, not a slide
+    # a signpost ("outside-…": not covered here, ask X) is a right reply to an out-of-scope question
+    false = sum(not (answer_id(snap, i["q"]) or "outside-").startswith("outside-") for i in outscope)
+    # measured 97.4 % / 99.1 % / 3.3 %; the floors leave room for a few questions, not a slide
     assert right / len(inscope) >= 0.90, right
     assert offered_right / len(inscope) >= 0.97, offered_right
     assert false / len(outscope) <= 0.10, false

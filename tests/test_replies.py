@@ -112,8 +112,20 @@ def test_render_outcomes(kb) -> None:
     suggest = render_match(Match(Outcome.SUGGEST, 0.3, suggestions=(entry,)), kb)
     assert [b.data for row in suggest.buttons for b in row] == ["a:upn", "none"]
     unknown = render_match(Match(Outcome.UNKNOWN, 0.0), kb)
-    assert "don't know" in unknown.html and "volunteers" in unknown.html
+    assert "don't know" in unknown.html and "volunteers" in unknown.html  # it was kept for them
+    assert [b.data for row in unknown.buttons for b in row] == ["topics"]
     assert render_sections(kb).buttons
+
+
+def test_unknown_reply_says_what_the_bot_covers_and_promises_no_more(kb) -> None:
+    """A volunteer is offered for the bot's own topics, not as help with anything at all."""
+    for logged in (True, False):
+        text = to_plain(render_match(Match(Outcome.UNKNOWN, 0.0), kb, logged=logged).html)
+        for topic in ("school census", "National Pupil Database", "how long", "shared", "your rights"):
+            assert topic in text, (topic, text)
+        assert "/volunteer" in text and "about these topics" in text
+        assert "can help with questions I can't answer" not in text
+        assert ("kept your question" in text) is logged  # only says it kept what it kept
 
 
 def test_to_plain_shows_links() -> None:
