@@ -57,8 +57,10 @@ class ConversationMemory:
     """Per chat, the last entry the bot answered and when. Never written anywhere.
 
     Keys are ``(chat_id, user_id)``: in a private chat that is one person, in a group each member has
-    their own context. At most ``capacity`` chats are held; an entry older than ``ttl`` seconds is
-    treated as absent and dropped. ``clock`` is injectable so tests need not wait ten minutes.
+    their own context. Held in the order answered, so the oldest are first: at most ``capacity``
+    chats (the oldest go), and nothing older than ``ttl`` seconds is ever returned. :meth:`sweep`
+    deletes what has expired; it runs on every :meth:`remember`, and the bot also calls it every
+    minute. ``clock`` is injectable so tests need not wait ten minutes.
     """
 
     def __init__(
@@ -73,10 +75,23 @@ class ConversationMemory:
         self._items: OrderedDict[tuple[int, int], _Remembered] = OrderedDict()
 
     def remember(self, key: tuple[int, int], entry_id: str) -> None:
+        self._items.pop(key, None)  # re-added at the end: the order stays the order answered
         self._items[key] = _Remembered(entry_id, self.clock())
-        self._items.move_to_end(key)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Delete every context older than ``ttl``; returns how many were deleted."""
+        cutoff = self.clock() - self.ttl
+        dropped = 0
+        while self._items:
+            key, item = next(iter(self._items.items()))
+            if item.at >= cutoff:
+                break
+            del self._items[key]
+            dropped += 1
+        return dropped
 
     def last(self, key: tuple[int, int]) -> str | None:
         """The entry answered last in this chat, if within ``ttl``; expired context is deleted."""
@@ -86,7 +101,6 @@ class ConversationMemory:
         if self.clock() - item.at > self.ttl:
             del self._items[key]
             return None
-        self._items.move_to_end(key)  # recently used: the last to be pushed out by the cap
         return item.entry_id
 
     def forget_user(self, user_id: int) -> int:
@@ -227,6 +241,7 @@ _QUESTION_OPENERS = frozenset(
     would should shall may might has have""".split()
 )
 _PART_MIN_WORDS = 3
+_MAX_QUESTIONS = 3  # more question sentences than this is a long post, not "two things"
 
 
 def _is_question(part: str) -> bool:
@@ -237,13 +252,13 @@ def _is_question(part: str) -> bool:
 def second_question(snap: Matching, text: str, main: Match) -> Entry | None:
     """The entry of a second, different question in the same message, when one is clearly asked.
 
-    The message is cut into sentences; a sentence that reads as a question and is answered outright
-    on its own, with an entry other than the main answer, is the second question (the first such).
+    The message is cut into sentences; when two or three read as questions, each is matched alone.
+    The main answer must be one of theirs; the first other entry answered outright is the second.
     """
     if main.outcome is not Outcome.ANSWER or main.entry is None:
         return None
     parts = [p.strip() for p in _SENTENCE_RE.findall(text) if _is_question(p)]
-    if len(parts) < 2:
+    if not 2 <= len(parts) <= _MAX_QUESTIONS:
         return None
     answered = [
         m.entry for m in map(snap.match, parts) if m.outcome is Outcome.ANSWER and m.entry is not None

@@ -60,15 +60,28 @@ def test_memory_expires_after_ten_minutes() -> None:
     assert len(memory) == 0  # expired context is dropped, not kept
 
 
-def test_memory_is_bounded_least_recently_used_first() -> None:
+def test_memory_is_bounded_oldest_answer_first() -> None:
     memory = ConversationMemory(capacity=3)
     for user in (1, 2, 3):
         memory.remember((user, user), "upn")
-    assert memory.last((1, 1)) == "upn"  # used: now the most recent
+    memory.remember((1, 1), "sen-data")  # answered again: now the most recent
     memory.remember((4, 4), "sen-data")
     assert len(memory) == 3
-    assert memory.last((2, 2)) is None  # the least recently used went
-    assert memory.last((1, 1)) == "upn" and memory.last((4, 4)) == "sen-data"
+    assert memory.last((2, 2)) is None  # the oldest answer went
+    assert memory.last((1, 1)) == "sen-data" and memory.last((4, 4)) == "sen-data"
+
+
+def test_sweep_deletes_expired_context_without_it_being_asked_for() -> None:
+    clock = Clock()
+    memory = ConversationMemory(clock=clock)
+    memory.remember((1, 1), "upn")
+    clock.now += 300
+    memory.remember((2, 2), "upn")
+    clock.now += 301  # the first is 601 s old, the second 301 s
+    assert memory.sweep() == 1 and len(memory) == 1
+    clock.now += 300
+    memory.remember((3, 3), "upn")  # remembering sweeps too
+    assert len(memory) == 1 and memory.last((3, 3)) == "upn"
 
 
 def test_forget_user_clears_all_their_chats_only() -> None:
@@ -206,10 +219,28 @@ def test_score_followups_tool_prints_the_figure() -> None:
 # --------------------------------------------------------------------------- two questions in one
 
 
-def test_two_questions_answer_the_main_and_offer_the_other(snap: Snapshot) -> None:
-    turn = understand(snap, "What is a UPN? Who does the DfE share pupil data with?")
-    assert turn.match.entry is not None and turn.match.entry.id == "upn"
-    assert turn.also is not None and turn.also.id == "third-party-sharing"
+@pytest.mark.parametrize(
+    ("text", "main", "also"),
+    [
+        ("What is a UPN? Who does the DfE share pupil data with?", "upn", "third-party-sharing"),
+        (
+            "How long does the DfE keep my son's data? And can I get it deleted?",
+            "dfe-retention",
+            "data-deletion",
+        ),
+        (
+            "Can the school use my child's fingerprint? Also how do I complain to the ICO?",
+            "biometrics-consent",
+            "complain-ico",
+        ),
+    ],
+)
+def test_two_questions_answer_the_main_and_offer_the_other(
+    snap: Snapshot, text: str, main: str, also: str
+) -> None:
+    turn = understand(snap, text)
+    assert turn.match.entry is not None and turn.match.entry.id == main
+    assert turn.also is not None and turn.also.id == also
 
 
 @pytest.mark.parametrize(
@@ -259,5 +290,8 @@ def test_a_latin_term_inside_another_script_still_answers(snap: Snapshot) -> Non
     assert not turn.other_script and turn.match.entry is not None and turn.match.entry.id == "upn"
 
 
-def test_ascii_digits() -> None:
+def test_ascii_digits_let_redaction_find_details_in_other_digits() -> None:
+    from bot.privacy import redact
+
     assert ascii_digits("০৭৭০০ ٩٠٠١٢٣ 42") == "07700 900123 42"
+    assert redact(ascii_digits("رقمي ٠٧٧٠٠ ٩٠٠١٢٣ ولد في ١٢/٠٣/٢٠١٥")) == "رقمي [phone] ولد في [date]"

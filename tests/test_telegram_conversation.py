@@ -72,6 +72,9 @@ async def test_group_members_each_have_their_own_context(tmp_path: Path) -> None
 
 async def test_context_expires_after_ten_minutes(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
+        assert bot.app.job_queue is not None
+        [job] = bot.app.job_queue.get_jobs_by_name("context")  # sweeps expired context every minute
+        assert job.trigger.interval.total_seconds() == 60
         clock = with_clock(bot)
         assert answered(await bot.ask(FIRST)) == "dfe-retention"
         clock.now += 9 * 60
