@@ -215,22 +215,26 @@ def resolve_follow_up(snap: Matching, text: str, previous: Entry, alone: Match |
     order = sorted(votes, key=lambda i: -votes[i])  # stable: ties keep the intent reading's order
     best = entries[order[0]]
 
-    readings = [r for r, _ in intents]
-    confident = [
-        r for r in readings if r.outcome is Outcome.ANSWER and r.entry is not None and r.entry.id == best.id
-    ]
-    firsts = {r.best_id for r in readings}
+    # Answer outright only when the evidence agrees. The neutral object may re-rank what the message
+    # matches as typed, but cannot make an unknown message known: "the data" is in-domain by itself.
+    readings = [r for r, _ in intents if r is alone or alone.outcome is not Outcome.UNKNOWN]
+    confident = alone.outcome is Outcome.ANSWER and alone.entry == best
     agreed = (
         topical.outcome is Outcome.ANSWER
         and bool(topic_ranked)
         and topic_ranked[0].id == best.id
-        and best.id in firsts
+        and best.id in {r.best_id for r in readings}
     )
     others = tuple(entries[i] for i in order[1:4])
     if confident or agreed:
-        score = max([r.score for r in confident] + ([topical.score] if agreed else []))
+        score = max(alone.score if confident else 0.0, topical.score if agreed else 0.0)
         return Match(Outcome.ANSWER, score, entry=best, suggestions=others)
-    return Match(Outcome.SUGGEST, alone.score, suggestions=(best, *others[:2]))
+    offered = (best, *others)
+    if (
+        alone.outcome is Outcome.UNKNOWN
+    ):  # no intent of its own ("how do I do that?"): likely more of the same
+        offered = (previous, *(e for e in offered if e != previous))
+    return Match(Outcome.SUGGEST, alone.score, suggestions=offered[:3])
 
 
 # --- two questions in one message

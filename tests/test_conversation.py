@@ -160,6 +160,21 @@ def test_upn_then_what_about_the_school_offers_school_side_entries(snap: Snapsho
     assert match.best_id in school_side
 
 
+def test_a_follow_up_with_no_intent_of_its_own_is_not_answered_outright(snap: Snapshot) -> None:
+    """Alone the matcher knows nothing of "how do I do that?": it gets suggestions, the previous first."""
+    assert snap.match("how do I do that?").outcome is Outcome.UNKNOWN
+    match = understand(snap, "how do I do that?", snap.kb.get("right-to-object")).match
+    assert match.outcome is Outcome.SUGGEST
+    assert match.suggestions[0].id == "right-to-object" and len(match.suggestions) == 3
+
+
+def test_an_out_of_scope_question_stays_unanswered_after_a_topic(snap: Snapshot) -> None:
+    match = understand(
+        snap, "When are the school holidays this year in Kent?", snap.kb.get("census-data-items")
+    ).match
+    assert match.outcome is not Outcome.ANSWER
+
+
 def test_a_self_contained_question_ignores_the_context(snap: Snapshot) -> None:
     turn = understand(snap, "What is the school census?", snap.kb.get("sen-data"))
     assert turn.follow_up_of is None

@@ -38,7 +38,7 @@ def _ids(expected: object) -> set[str]:
 
 def score(snap: Snapshot, pairs: list[dict[str, object]]) -> dict[str, object]:
     """Counts for one set: resolved with the given context, in the live conversation, and alone."""
-    resolved = live = alone = offered = first_right = 0
+    resolved = live = alone = offered = first_right = wrong = alone_wrong = 0
     misses: list[str] = []
     for pair in pairs:
         want = _ids(pair["id"])
@@ -49,12 +49,15 @@ def score(snap: Snapshot, pairs: list[dict[str, object]]) -> dict[str, object]:
         turn = understand(snap, q, previous)
         got = _answered(turn.match)
         resolved += got in want
+        wrong += got is not None and got not in want
         offered += got in want or any(e.id in want for e in turn.match.suggestions)
         first = _answered(understand(snap, str(pair["first"])).match)
         first_right += first == previous.id
         context = snap.kb.get(first) if first else None
         live += _answered(understand(snap, q, context).match) in want
-        alone += _answered(snap.match(q)) in want
+        by_itself = _answered(snap.match(q))
+        alone += by_itself in want
+        alone_wrong += by_itself is not None and by_itself not in want
         if got not in want:
             shown = got or f"{turn.match.outcome.value} {[e.id for e in turn.match.suggestions]}"
             misses.append(f"after {previous.id}: {q!r} -> {shown}, want {'/'.join(sorted(want))}")
@@ -65,6 +68,8 @@ def score(snap: Snapshot, pairs: list[dict[str, object]]) -> dict[str, object]:
         "live": live,
         "alone": alone,
         "first_right": first_right,
+        "wrong": wrong,
+        "alone_wrong": alone_wrong,
         "misses": misses,
     }
 
@@ -87,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  right entry answered or offered:                    {pct('offered')}")
     print(f"  live conversation (context = the bot's own answer):  {pct('live')}")
     print(f"  first questions answered with first_id:             {pct('first_right')}")
+    print(f"  answered outright with a wrong entry:               {pct('wrong')}")
     print(f"  follow-ups alone, without context (baseline):       {pct('alone')}")
+    print(f"  ... of which answered outright with a wrong entry:  {pct('alone_wrong')}")
     if args.misses:
         for line in r["misses"]:
             print("  miss:", line)
