@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bot.conversation import ConversationMemory, Turn, understand
 from bot.knowledge import KnowledgeError, load_knowledge
 from bot.live import Snapshot, build
 from bot.matcher import MatchSettings, Outcome
@@ -17,6 +18,7 @@ from bot.replies import (
     is_number,
     render_entry,
     render_match,
+    render_other_script,
     render_section,
     render_sections,
     to_plain,
@@ -81,13 +83,22 @@ def _print_reply(reply: Reply, numbered: bool = False) -> list[tuple[str, str]]:
     return options
 
 
+def _render_turn(turn: Turn, snap: Snapshot) -> Reply:
+    """The reply to an understood message, outside Telegram (nothing is logged here)."""
+    if turn.other_script:
+        return render_other_script(logged=False)
+    return render_match(turn.match, snap.kb, logged=False, also=turn.also)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     snap = _load(args.knowledge, _match_settings())
     question = " ".join(args.question)
-    match = snap.match(question)
-    _print_reply(render_match(match, snap.kb, logged=False))
+    turn = understand(snap, question)
+    match = turn.match
+    _print_reply(_render_turn(turn, snap))
     if args.verbose:
-        print(f"\n[{match.outcome.value} score={match.score:.3f} best={match.best_id}]")
+        also = f" also={turn.also.id}" if turn.also else ""
+        print(f"\n[{match.outcome.value} score={match.score:.3f} best={match.best_id}{also}]")
     return 0
 
 
@@ -118,8 +129,10 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 CHAT_HELP = (
     "Type a question, a number to press a button, /topics to browse, /help for this text, "
-    "or /quit to leave. Nothing you type here is stored."
+    "/forget to clear the last topic, or /quit to leave. Nothing you type here is stored; "
+    "the last answer is remembered in memory for 10 minutes, for follow-up questions."
 )
+CHAT_KEY = (0, 0)  # the terminal is one chat with one person
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -127,6 +140,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     kb = snap.kb
     print(f"faqbot chat: {len(kb)} answers loaded. {CHAT_HELP}\n")
     options: list[tuple[str, str]] = []
+    memory = ConversationMemory()  # follow-ups work as in Telegram
     while True:
         try:
             text = input("you> ").strip()
@@ -141,13 +155,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if text == "/help":
             print(CHAT_HELP)
             continue
+        if text == "/forget":
+            memory.forget_user(CHAT_KEY[1])
+            print("Done: I forgot the last topic. (Nothing else is held in chat mode.)")
+            continue
         if text in ("/topics", "/start"):
             reply = render_sections(kb)
         elif is_number(text) and 1 <= int(text) <= len(options):
             action, arg = options[int(text) - 1]
             reply = _press(snap, action, arg)
         else:
-            reply = render_match(snap.match(text), kb, logged=False)
+            last = memory.last(CHAT_KEY)
+            reply = _render_turn(understand(snap, text, kb.get(last) if last else None), snap)
+        if reply is not None and reply.entry_id is not None:
+            memory.remember(CHAT_KEY, reply.entry_id)
         print()
         options = _print_reply(reply, numbered=True) if reply else []
         print()

@@ -104,14 +104,27 @@ def entry_button(entry: Entry) -> Button:
     return Button(label(entry.question), "a", entry.id)
 
 
-def render_entry(entry: Entry, kb: KnowledgeBase, extra: tuple[Entry, ...] = ()) -> Reply:
-    """The full answer to one entry, with sources, feedback and related-topic buttons."""
+def also_button(entry: Entry) -> Button:
+    """Offers the answer to a second question asked in the same message."""
+    return Button(label(f"Also: {entry.question}"), "a", entry.id)
+
+
+def render_entry(
+    entry: Entry, kb: KnowledgeBase, extra: tuple[Entry, ...] = (), also: Entry | None = None
+) -> Reply:
+    """The full answer to one entry, with sources, feedback and related-topic buttons.
+
+    ``also`` is the entry of a second question asked in the same message: offered first, as "Also: …".
+    """
     sources = "\n".join(f'• <a href="{html.escape(s.url)}">{escape(s.title)}</a>' for s in entry.sources)
     text = f"<b>{escape(entry.question)}</b>\n\n{markup_to_html(entry.answer)}\n\n<b>Sources</b>\n{sources}"
     rows: list[tuple[Button, ...]] = [
         (Button("👍 Helpful", "fb", f"up:{entry.id}"), Button("👎 Not helpful", "fb", f"dn:{entry.id}"))
     ]
     seen = {entry.id}
+    if also is not None and also.id != entry.id:
+        rows.append((also_button(also),))
+        seen.add(also.id)
     for other_id in (*entry.related, *(e.id for e in extra)):
         other = kb.get(other_id)
         if other is not None and other.id not in seen and len(rows) < 5:
@@ -120,10 +133,10 @@ def render_entry(entry: Entry, kb: KnowledgeBase, extra: tuple[Entry, ...] = ())
     return Reply(text, tuple(rows), entry_id=entry.id)
 
 
-def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True) -> Reply:
-    """The reply to one parent's message, whatever the matcher decided."""
+def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True, also: Entry | None = None) -> Reply:
+    """The reply to one parent's message, whatever the matcher decided (``also``: see render_entry)."""
     if match.outcome is Outcome.ANSWER and match.entry is not None:
-        return render_entry(match.entry, kb, match.suggestions)
+        return render_entry(match.entry, kb, match.suggestions, also=also)
     if match.outcome is Outcome.SMALLTALK and match.smalltalk is not None:
         return Reply(escape(match.smalltalk.reply), ((TOPICS,),))
     if match.outcome is Outcome.EMPTY:
@@ -161,6 +174,18 @@ def unknown_text(*, logged: bool) -> str:
         f"{kept}If your question is about these topics and you'd like a person to reply, "
         "send /volunteer followed by your question.\n\nYou can also browse the topics I do know about."
     )
+
+
+def render_other_script(*, logged: bool = True) -> Reply:
+    """The honest reply to a message in a script the bot cannot read (Arabic, Chinese, Bengali…)."""
+    told = (
+        "I've passed your message to our volunteers, so that a person will see it. Before it is "
+        "stored, emails, phone numbers, postcodes, pupil numbers and dates written in digits are "
+        "removed, but I can't spot names in other languages, so please leave names out."
+        if logged
+        else "A volunteer can help: send /volunteer followed by your question."
+    )
+    return Reply(f"Sorry, I only understand English for now. {told}", ((TOPICS,),))
 
 
 def render_sections(kb: KnowledgeBase) -> Reply:

@@ -117,3 +117,33 @@ def test_run_with_bad_config_lists_every_problem(tmp_path: Path) -> None:
     run = faqbot("run", env=env)
     assert run.returncode == 2
     assert "FAQBOT_RETENTION_DAYS" in run.stderr and "FAQBOT_ADMINS" in run.stderr
+
+
+FIRST = "how long does the DfE keep my daughter's data?"
+FOLLOW_UP = "what about the school?"  # after FIRST: school-retention; alone: suggestions only
+
+
+def test_chat_understands_follow_ups_until_forget() -> None:
+    run = faqbot("chat", stdin=f"{FIRST}\n{FOLLOW_UP}\n/forget\n{FOLLOW_UP}\n/quit\n")
+    assert run.returncode == 0, run.stderr
+    turns = run.stdout.split("you> ")[1:]
+    assert "How long does the DfE keep my child's data?" in turns[0]
+    assert "How long does a school keep my child's records?" in turns[1].splitlines()[1]  # answered
+    assert "forgot the last topic" in turns[2]
+    assert "Did you mean" in turns[3]
+
+
+def test_match_json_is_stateless() -> None:
+    """One question per line, each on its own: a follow-up line does not see the line before."""
+    run = faqbot("match", "--json", stdin=f"{FIRST}\n{FOLLOW_UP}\n")
+    first, second = (json.loads(line) for line in run.stdout.splitlines())
+    assert first["id"] == "dfe-retention"
+    assert second["id"] is None and "school-retention" in second["suggestions"]
+
+
+def test_ask_offers_a_second_question_and_is_honest_about_other_scripts() -> None:
+    run = faqbot("ask", "What is a UPN? Who does the DfE share pupil data with?")
+    assert "What is a unique pupil number (UPN)?" in run.stdout
+    assert "Also: Who does the DfE share pupil data with?" in run.stdout
+    run = faqbot("ask", "هل يمكنني حذف بيانات ابني؟")
+    assert "only understand English" in run.stdout and "in words" not in run.stdout

@@ -133,3 +133,21 @@ def test_to_plain_shows_links() -> None:
         to_plain('<b>A</b> &amp; <a href="https://x.org/?a=1&amp;b">site</a>')
         == "A & site (https://x.org/?a=1&b)"
     )
+
+
+def test_also_button_comes_first_after_feedback_and_once(kb) -> None:  # type: ignore[no-untyped-def]
+    from bot.replies import render_other_script
+
+    upn, sharing = kb.get("upn"), kb.get("third-party-sharing")
+    reply = render_entry(upn, kb, (sharing,), also=sharing)
+    data = [b.data for row in reply.buttons for b in row]
+    assert data[:3] == ["fb:up:upn", "fb:dn:upn", "a:third-party-sharing"]
+    assert data.count("a:third-party-sharing") == 1
+    assert reply.buttons[1][0].label == "Also: Who does the DfE share pupil data with?"
+    assert len(reply.buttons) <= 5
+    match = Match(Outcome.ANSWER, 0.9, entry=upn)
+    assert render_match(match, kb, also=sharing).buttons[1][0].arg == "third-party-sharing"
+    assert render_entry(upn, kb, also=upn).buttons == render_entry(upn, kb).buttons  # never itself
+    other = render_other_script()
+    assert "only understand English" in other.html and "volunteers" in other.html
+    assert "/volunteer" in render_other_script(logged=False).html

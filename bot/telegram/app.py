@@ -78,6 +78,11 @@ async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     log.info("retention purge removed %d rows", removed)
 
 
+async def context_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delete follow-up context older than 10 minutes, even for chats that never write again."""
+    context.application.bot_data[KEY].conversations.sweep()
+
+
 def _reload_on_hup(live: LiveFAQ) -> None:
     try:
         report = live.reload()
@@ -110,6 +115,7 @@ def build_application(
             log.warning("could not set the command menu: %s", type(exc).__name__)
         if app.job_queue is not None:
             app.job_queue.run_repeating(purge_job, interval=dt.timedelta(days=1), first=5.0, name="purge")
+            app.job_queue.run_repeating(context_job, interval=60.0, first=60.0, name="context")
         if reload_on_sighup:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_hup, live)

@@ -8,6 +8,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.conversation import ascii_digits, chat_key, understand
 from bot.matcher import Outcome
 from bot.replies import (
     Button,
@@ -16,6 +17,7 @@ from bot.replies import (
     is_number,
     render_entry,
     render_match,
+    render_other_script,
     render_section,
     render_sections,
 )
@@ -111,6 +113,7 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if not user or not chat:
         return
+    services(context).conversations.forget_user(user.id)  # the follow-up context, in memory
     removed = await services(context).store.forget(user.id)
     noun = "record" if removed == 1 else "records"
     await send_reply(
@@ -159,15 +162,26 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if text is None:
         return
     snap = svc.live.current  # one snapshot for the whole reply
-    match = snap.match(text)
+    key = chat_key(message.chat_id, user.id)
+    last = svc.conversations.last(key)
+    turn = understand(snap, text, snap.kb.get(last) if last else None)
+    match = turn.match
+    if turn.other_script:  # a script the bot cannot read: a person must
+        asked = ascii_digits(text)  # so redaction finds phone numbers written in other digits
+        log_id = await svc.store.log_question(user.id, message.chat_id, asked, reason="unanswered")
+        await notify_volunteers(context, log_id)
+        await send_reply(context.bot, message.chat_id, render_other_script(), reply_to=message.message_id)
+        return
     if match.outcome is Outcome.ANSWER and match.entry:
         await svc.store.count_answer(match.entry.id)
+        svc.conversations.remember(key, match.entry.id)
     elif match.outcome is Outcome.UNKNOWN:
         log_id = await svc.store.log_question(
             user.id, message.chat_id, text, reason="unanswered", best_id=match.best_id, score=match.score
         )
         await notify_volunteers(context, log_id)
-    await send_reply(context.bot, message.chat_id, render_match(match, snap.kb), reply_to=message.message_id)
+    reply = render_match(match, snap.kb, also=turn.also)
+    await send_reply(context.bot, message.chat_id, reply, reply_to=message.message_id)
 
 
 async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -200,6 +214,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         await query.answer()
         await svc.store.count_answer(entry.id)
+        svc.conversations.remember(chat_key(chat_id, query.from_user.id), entry.id)
         await send_reply(context.bot, chat_id, render_entry(entry, kb))
     elif action == "topics":
         await query.answer()

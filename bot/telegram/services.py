@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
+from bot.conversation import ConversationMemory
 from bot.live import LiveFAQ
 from bot.store import Store
 
@@ -51,6 +52,8 @@ class Services:
     live: LiveFAQ
     store: Store
     flood: FloodGuard = field(init=False)
+    # Each chat's last answer, for follow-ups: in memory only, 10 minutes, cleared by /forget.
+    conversations: ConversationMemory = field(default_factory=ConversationMemory)
 
     def __post_init__(self) -> None:
         self.flood = FloodGuard(self.settings.flood_per_minute)

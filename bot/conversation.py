@@ -1,0 +1,311 @@
+"""Understand a message in its conversation, on top of the matcher's public ``match``.
+
+Three things a single ``match`` cannot see:
+
+* **Follow-ups.** "and how long do they keep it?" means nothing alone: the chat's last answer fills in
+  "it", while the follow-up's own words decide what is asked. A message that leans on the context
+  (a pronoun, "what about …", "and …", or only a few words) is matched three ways: as typed, with the
+  pronouns replaced by a neutral object (its intent alone), and with the previous entry's question
+  appended (intent plus topic). The entries each reading ranks vote, the intent readings counting
+  most; the previous entry's ``related`` list breaks ties. A self-contained question keeps its own
+  answer, because both intent readings vote for it.
+* **Two questions in one message.** When two sentences each confidently match a different entry,
+  the main one is answered and the other is offered as a button.
+* **Other scripts.** A message mostly in a script the matcher cannot read (Arabic, Chinese, Bengali…)
+  is flagged, so the bot can say honestly that it understands English for now and pass it on.
+
+:class:`ConversationMemory` keeps, per chat, the last answered entry: in memory only, bounded,
+forgotten after ten minutes or on request.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.knowledge import Entry, KnowledgeBase
+from bot.matcher import Match, Outcome
+
+CONTEXT_TTL_SECONDS = 600.0  # "forgotten after 10 minutes": older context is never used
+CONTEXT_CAPACITY = 10_000  # chats remembered at once; the least recently used goes first
+
+
+class Matching(Protocol):
+    """What understanding needs from the live FAQ (:class:`bot.live.Snapshot` is one)."""
+
+    @property
+    def kb(self) -> KnowledgeBase: ...
+
+    def match(self, question: str) -> Match: ...
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    entry_id: str
+    at: float
+
+
+class ConversationMemory:
+    """Per chat, the last entry the bot answered and when. Never written anywhere.
+
+    Keys are ``(chat_id, user_id)``: in a private chat that is one person, in a group each member has
+    their own context. Held in the order answered, so the oldest are first: at most ``capacity``
+    chats (the oldest go), and nothing older than ``ttl`` seconds is ever returned. :meth:`sweep`
+    deletes what has expired; it runs on every :meth:`remember`, and the bot also calls it every
+    minute. ``clock`` is injectable so tests need not wait ten minutes.
+    """
+
+    def __init__(
+        self,
+        ttl: float = CONTEXT_TTL_SECONDS,
+        capacity: int = CONTEXT_CAPACITY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.capacity = capacity
+        self.clock = clock
+        self._items: OrderedDict[tuple[int, int], _Remembered] = OrderedDict()
+
+    def remember(self, key: tuple[int, int], entry_id: str) -> None:
+        self._items.pop(key, None)  # re-added at the end: the order stays the order answered
+        self._items[key] = _Remembered(entry_id, self.clock())
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        self.sweep()
+
+    def sweep(self) -> int:
+        """Delete every context older than ``ttl``; returns how many were deleted."""
+        cutoff = self.clock() - self.ttl
+        dropped = 0
+        while self._items:
+            key, item = next(iter(self._items.items()))
+            if item.at >= cutoff:
+                break
+            del self._items[key]
+            dropped += 1
+        return dropped
+
+    def last(self, key: tuple[int, int]) -> str | None:
+        """The entry answered last in this chat, if within ``ttl``; expired context is deleted."""
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if self.clock() - item.at > self.ttl:
+            del self._items[key]
+            return None
+        return item.entry_id
+
+    def forget_user(self, user_id: int) -> int:
+        """Drop every context of one user (all their chats); returns how many were dropped."""
+        keys = [k for k in self._items if k[1] == user_id]
+        for k in keys:
+            del self._items[k]
+        return len(keys)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# --------------------------------------------------------------------------- understanding
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """How one message was understood.
+
+    ``match`` is what to answer (rendered as usual); ``also`` a second question's entry to offer as a
+    button; ``follow_up_of`` the previous entry that filled in a follow-up; ``other_script`` is set
+    when the message is mostly in a script the bot cannot read.
+    """
+
+    match: Match
+    also: Entry | None = None
+    follow_up_of: str | None = None
+    other_script: bool = False
+
+
+_WORD_RE = re.compile(r"[a-z0-9]+")
+# Words that point back at something said before.
+_ANAPHORA = frozenset("it its that this these those they them there one ones same".split())
+# Openings that continue the last exchange: "and the DfE?", "what about the school?".
+_CONTINUES = frozenset("and also but so or plus then".split())
+_ELLIPSIS = (("what", "about"), ("how", "about"), ("what", "if"))
+_FOLLOW_UP_MAX_WORDS = 12  # longer messages carry their own topic
+_BARE_MAX_WORDS = 3  # "the school?", "for how long" lean on context even without a pronoun
+# Stands in for the pronouns in the intent reading: "who else can see it" -> "... see the data".
+_NEUTRAL_OBJECT = "the data"
+# Votes: an entry ranked r-th (from 0) by a reading gets weight / (1 + r).
+_TYPED_WEIGHT = 1.0  # the follow-up as typed
+_NEUTRAL_WEIGHT = 0.75  # with a neutral object: helps, but the words as typed come first
+_TOPIC_WEIGHT = 0.5  # the follow-up plus the previous question: narrows the intent to the topic
+# A message answered this confidently on its own names its own topic ("school census, what is it?").
+# On the matcher's confidence scale: none of the follow-ups answered wrongly alone scored above 0.6.
+_SELF_CONTAINED_SCORE = 0.9
+_RELATED_BONUS = 0.25  # the previous entry lists it as related: breaks ties, never decides alone
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(unicodedata.normalize("NFKD", text).casefold())
+
+
+def leans_on_context(text: str) -> bool:
+    """True when a message is short and points back: a pronoun, "and …", "what about …", or a bare phrase."""
+    ws = _words(text)
+    if not ws or len(ws) > _FOLLOW_UP_MAX_WORDS:
+        return False
+    if ws[0] in _CONTINUES or tuple(ws[:2]) in _ELLIPSIS:
+        return True
+    return any(w in _ANAPHORA for w in ws) or len(ws) <= _BARE_MAX_WORDS
+
+
+def _ranked(match: Match) -> list[Entry]:
+    """A reading's entries, best first: its answer (if any), then its suggestions."""
+    out = [match.entry] if match.entry is not None else []
+    out += [e for e in match.suggestions if e not in out]
+    return out
+
+
+def _neutral(text: str) -> str:
+    """The follow-up with its pronouns replaced by a neutral object: its intent without the topic."""
+    return re.sub(r"\b(?:it|that|this|these|those|them)\b", _NEUTRAL_OBJECT, text, flags=re.IGNORECASE)
+
+
+def resolve_follow_up(snap: Matching, text: str, previous: Entry, alone: Match | None = None) -> Match | None:
+    """The match for ``text`` read as a follow-up to ``previous``, or None when it is not one.
+
+    Returns None (use the plain match) when the message does not lean on the context or no reading
+    finds anything. The answer is given outright only when the readings agree: it is the confident
+    answer of an intent reading, or first both in an intent reading and with the topic filled in.
+    Otherwise the best-voted entries are offered as suggestions.
+    """
+    alone = alone if alone is not None else snap.match(text)
+    if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not leans_on_context(text):
+        return None
+    if alone.outcome is Outcome.ANSWER and (alone.entry == previous or alone.score >= _SELF_CONTAINED_SCORE):
+        return None  # the same entry asked again, or a message that names its own topic
+    neutral_text = _neutral(text)
+    intents = [(alone, _TYPED_WEIGHT)]
+    if neutral_text != text:
+        intents.append((snap.match(neutral_text), _NEUTRAL_WEIGHT))
+    topical = snap.match(f"{text} {previous.question}")
+    topic_ranked = [e for e in _ranked(topical) if e.id != previous.id]  # appending it ranks it first
+
+    votes: dict[str, float] = defaultdict(float)
+    entries: dict[str, Entry] = {}
+    for reading, weight in intents:
+        for rank, entry in enumerate(_ranked(reading)):
+            votes[entry.id] += weight / (1 + rank)
+            entries[entry.id] = entry
+    for rank, entry in enumerate(topic_ranked):
+        votes[entry.id] += _TOPIC_WEIGHT / (1 + rank)
+        entries[entry.id] = entry
+    if not votes:
+        return None
+    for entry_id in previous.related:
+        if entry_id in votes:
+            votes[entry_id] += _RELATED_BONUS
+    order = sorted(votes, key=lambda i: -votes[i])  # stable: ties keep the intent reading's order
+    best = entries[order[0]]
+
+    # Answer outright only when the evidence agrees. The neutral object may re-rank what the message
+    # matches as typed, but cannot make an unknown message known: "the data" is in-domain by itself.
+    readings = [r for r, _ in intents if r is alone or alone.outcome is not Outcome.UNKNOWN]
+    confident = alone.outcome is Outcome.ANSWER and alone.entry == best
+    agreed = (
+        topical.outcome is Outcome.ANSWER
+        and bool(topic_ranked)
+        and topic_ranked[0].id == best.id
+        and best.id in {r.best_id for r in readings}
+    )
+    others = tuple(entries[i] for i in order[1:4])
+    if confident or agreed:
+        score = max(alone.score if confident else 0.0, topical.score if agreed else 0.0)
+        return Match(Outcome.ANSWER, score, entry=best, suggestions=others)
+    offered = (best, *others)
+    if (
+        alone.outcome is Outcome.UNKNOWN
+    ):  # no intent of its own ("how do I do that?"): likely more of the same
+        offered = (previous, *(e for e in offered if e != previous))
+    return Match(Outcome.SUGGEST, alone.score, suggestions=offered[:3])
+
+
+# --- two questions in one message
+
+_SENTENCE_RE = re.compile(r"[^.?!;\n]+[.?!;\n]*")
+_QUESTION_OPENERS = frozenset(
+    """what whats which who whom whose why how when where can could do does did is are was were will
+    would should shall may might has have""".split()
+)
+_PART_MIN_WORDS = 3
+_MAX_QUESTIONS = 3  # more question sentences than this is a long post, not "two things"
+
+
+def _is_question(part: str) -> bool:
+    ws = _words(part)
+    return len(ws) >= _PART_MIN_WORDS and (part.rstrip().endswith("?") or ws[0] in _QUESTION_OPENERS)
+
+
+def second_question(snap: Matching, text: str, main: Match) -> Entry | None:
+    """The entry of a second, different question in the same message, when one is clearly asked.
+
+    The message is cut into sentences; when two or three read as questions, each is matched alone.
+    The main answer must be one of theirs; the first other entry answered outright is the second.
+    """
+    if main.outcome is not Outcome.ANSWER or main.entry is None:
+        return None
+    parts = [p.strip() for p in _SENTENCE_RE.findall(text) if _is_question(p)]
+    if not 2 <= len(parts) <= _MAX_QUESTIONS:
+        return None
+    answered = [
+        m.entry for m in map(snap.match, parts) if m.outcome is Outcome.ANSWER and m.entry is not None
+    ]
+    if main.entry not in answered:  # the main answer must be one of the questions asked
+        return None
+    return next((e for e in answered if e.id != main.entry.id), None)
+
+
+# --- scripts the matcher cannot read
+
+_OTHER_SCRIPT_SHARE = 0.5
+
+
+def mostly_other_script(text: str) -> bool:
+    """True when most letters are not Latin (Arabic, Urdu, Chinese, Bengali, Cyrillic…)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    other = sum(1 for c in letters if not unicodedata.name(c, "").startswith("LATIN"))
+    return other / len(letters) > _OTHER_SCRIPT_SHARE
+
+
+def ascii_digits(text: str) -> str:
+    """Digits of any script as ASCII ("০৭৭০০" -> "07700"), so redaction finds phone numbers in them."""
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in text)
+
+
+# --- all together
+
+
+def understand(snap: Matching, text: str, previous: Entry | None = None) -> Turn:
+    """Read one message in its conversation (``previous``: the entry answered last, if remembered)."""
+    alone = snap.match(text)
+    if alone.outcome is not Outcome.ANSWER and mostly_other_script(text):
+        return Turn(alone, other_script=True)
+    if previous is not None:
+        resolved = resolve_follow_up(snap, text, previous, alone)
+        if resolved is not None:
+            return Turn(resolved, follow_up_of=previous.id)
+    return Turn(alone, also=second_question(snap, text, alone))
+
+
+def chat_key(chat_id: int, user_id: int) -> tuple[int, int]:
+    """The memory key: one context per person per chat (a group's members never share one)."""
+    return (chat_id, user_id)

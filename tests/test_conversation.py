@@ -1,0 +1,312 @@
+"""Follow-ups, two-part messages and other scripts, on the real matcher and the shipped FAQ."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.conversation import (
+    CONTEXT_TTL_SECONDS,
+    ConversationMemory,
+    ascii_digits,
+    chat_key,
+    leans_on_context,
+    mostly_other_script,
+    understand,
+)
+from bot.live import Snapshot
+from bot.matcher import Outcome
+from tools.score_followups import score
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLLOWUPS = ROOT / "tests" / "data" / "followups.yaml"
+# Measured 85.7 % (24 of 28) on tests/data/followups.yaml; 75.0 % for the follow-ups alone.
+FOLLOWUP_FLOOR = 0.85
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_memory_remembers_per_chat_and_user() -> None:
+    memory = ConversationMemory()
+    memory.remember(chat_key(-5, 1), "upn")
+    memory.remember(chat_key(-5, 2), "sen-data")
+    assert memory.last(chat_key(-5, 1)) == "upn"
+    assert memory.last(chat_key(-5, 2)) == "sen-data"
+    assert memory.last(chat_key(1, 1)) is None  # the same user's private chat is another context
+
+
+def test_memory_expires_after_ten_minutes() -> None:
+    clock = Clock()
+    memory = ConversationMemory(clock=clock)
+    assert memory.ttl == CONTEXT_TTL_SECONDS == 600
+    memory.remember((1, 1), "upn")
+    clock.now += 599
+    assert memory.last((1, 1)) == "upn"
+    clock.now += 2  # 601 s after it was answered: reading it did not extend it
+    assert memory.last((1, 1)) is None
+    assert len(memory) == 0  # expired context is dropped, not kept
+
+
+def test_memory_is_bounded_oldest_answer_first() -> None:
+    memory = ConversationMemory(capacity=3)
+    for user in (1, 2, 3):
+        memory.remember((user, user), "upn")
+    memory.remember((1, 1), "sen-data")  # answered again: now the most recent
+    memory.remember((4, 4), "sen-data")
+    assert len(memory) == 3
+    assert memory.last((2, 2)) is None  # the oldest answer went
+    assert memory.last((1, 1)) == "sen-data" and memory.last((4, 4)) == "sen-data"
+
+
+def test_sweep_deletes_expired_context_without_it_being_asked_for() -> None:
+    clock = Clock()
+    memory = ConversationMemory(clock=clock)
+    memory.remember((1, 1), "upn")
+    clock.now += 300
+    memory.remember((2, 2), "upn")
+    clock.now += 301  # the first is 601 s old, the second 301 s
+    assert memory.sweep() == 1 and len(memory) == 1
+    clock.now += 300
+    memory.remember((3, 3), "upn")  # remembering sweeps too
+    assert len(memory) == 1 and memory.last((3, 3)) == "upn"
+
+
+def test_forget_user_clears_all_their_chats_only() -> None:
+    memory = ConversationMemory()
+    memory.remember((1, 1), "upn")
+    memory.remember((-5, 1), "upn")
+    memory.remember((-5, 2), "upn")
+    assert memory.forget_user(1) == 2
+    assert memory.last((1, 1)) is None and memory.last((-5, 1)) is None
+    assert memory.last((-5, 2)) == "upn"
+
+
+# --------------------------------------------------------------------------- follow-ups
+
+
+@pytest.mark.parametrize(
+    ("text", "leans"),
+    [
+        ("and how long do they keep it?", True),
+        ("can I get that deleted?", True),
+        ("what about the school?", True),
+        ("and the DfE?", True),
+        ("the school?", True),
+        ("What is the school census?", False),
+        ("how long does the DfE keep my child's records", False),
+        ("my son has an EHC plan and I would like to know whether the DfE keeps that forever", False),
+    ],
+)
+def test_leans_on_context(text: str, leans: bool) -> None:
+    assert leans_on_context(text) is leans
+
+
+@pytest.mark.parametrize(
+    ("previous", "text", "expected"),
+    [
+        ("sen-data", "and how long do they keep it?", "dfe-retention"),
+        ("school-census", "can I get it deleted?", "data-deletion"),
+        ("sen-data", "can I get that deleted?", "data-deletion"),
+        ("dfe-retention", "what about the school?", "school-retention"),
+        ("school-retention", "and the DfE?", "dfe-retention"),
+        ("alternative-provision-census", "was that ever challenged in court?", "ap-census-legal-challenge"),
+    ],
+)
+def test_follow_up_resolves_with_the_previous_topic(
+    snap: Snapshot, previous: str, text: str, expected: str
+) -> None:
+    turn = understand(snap, text, snap.kb.get(previous))
+    assert turn.match.outcome is Outcome.ANSWER and turn.match.entry is not None
+    assert turn.match.entry.id == expected
+    if text in NEEDS_CONTEXT:
+        assert turn.follow_up_of == previous
+
+
+NEEDS_CONTEXT = {"what about the school?", "and the DfE?", "was that ever challenged in court?"}
+
+
+@pytest.mark.parametrize(
+    ("text", "context_answer"),
+    [
+        ("what about the school?", "school-retention"),
+        ("and the DfE?", "dfe-retention"),
+        ("was that ever challenged in court?", "ap-census-legal-challenge"),
+    ],
+)
+def test_the_same_follow_up_without_context_is_not_answered_so(
+    snap: Snapshot, text: str, context_answer: str
+) -> None:
+    """The follow-ups above need their context: alone they are not answered with that entry."""
+    match = understand(snap, text).match
+    assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == context_answer)
+
+
+def test_upn_then_what_about_the_school_offers_school_side_entries(snap: Snapshot) -> None:
+    match = understand(snap, "what about the school?", snap.kb.get("upn")).match
+    school_side = {"school-retention", "privacy-notice", "school-census", "biometrics-consent", "edtech-apps"}
+    assert match.best_id in school_side
+
+
+def test_a_follow_up_with_no_intent_of_its_own_is_not_answered_outright(snap: Snapshot) -> None:
+    """Alone the matcher knows nothing of "how do I do that?": it gets suggestions, the previous first."""
+    assert snap.match("how do I do that?").outcome is Outcome.UNKNOWN
+    match = understand(snap, "how do I do that?", snap.kb.get("right-to-object")).match
+    assert match.outcome is Outcome.SUGGEST
+    assert match.suggestions[0].id == "right-to-object" and len(match.suggestions) == 3
+
+
+def test_an_out_of_scope_question_stays_unanswered_after_a_topic(snap: Snapshot) -> None:
+    match = understand(
+        snap, "When are the school holidays this year in Kent?", snap.kb.get("census-data-items")
+    ).match
+    assert match.outcome is not Outcome.ANSWER
+
+
+def test_a_self_contained_question_ignores_the_context(snap: Snapshot) -> None:
+    turn = understand(snap, "What is the school census?", snap.kb.get("sen-data"))
+    assert turn.follow_up_of is None
+    assert turn.match.entry is not None and turn.match.entry.id == "school-census"
+
+
+def test_asking_the_same_entry_again_answers_it(snap: Snapshot) -> None:
+    turn = understand(snap, "AP census?", snap.kb.get("alternative-provision-census"))
+    assert turn.match.entry is not None and turn.match.entry.id == "alternative-provision-census"
+
+
+def _eval_items() -> list[dict[str, object]]:
+    items = yaml.safe_load((ROOT.parent / "shared" / "eval" / "dev.yaml").read_text(encoding="utf-8"))
+    items += yaml.safe_load((ROOT / "tests" / "data" / "regression.yaml").read_text(encoding="utf-8"))
+    return items
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "eval" / "dev.yaml").exists(), reason="needs ../shared")
+def test_context_never_changes_the_answer_to_a_self_contained_question(snap: Snapshot) -> None:
+    """Every question of the dev and regression sets, after three different previous answers: a
+    right answer stays right and an out-of-scope question stays unanswered."""
+    changed = []
+    for item in _eval_items():
+        q, want = str(item["q"]), item["id"]
+        alone = snap.match(q)
+        alone_id = alone.entry.id if alone.outcome is Outcome.ANSWER and alone.entry else None
+        if not (alone_id == want or (want is None and alone_id is None)):
+            continue
+        for previous in ("sen-data", "dfe-retention", "upn"):
+            m = understand(snap, q, snap.kb.get(previous)).match
+            got = m.entry.id if m.outcome is Outcome.ANSWER and m.entry else None
+            if got != alone_id:
+                changed.append((previous, q, alone_id, got))
+    assert changed == []
+
+
+def test_follow_up_pairs_hold_their_floor(snap: Snapshot) -> None:
+    pairs = yaml.safe_load(FOLLOWUPS.read_text(encoding="utf-8"))
+    assert len(pairs) >= 25 and all(set(p) == {"first", "first_id", "q", "id"} for p in pairs)
+    result = score(snap, pairs)
+    assert result["resolved"] / result["n"] >= FOLLOWUP_FLOOR, result["misses"]
+    assert result["resolved"] > result["alone"]  # the context is what resolves them
+
+
+def test_score_followups_tool_prints_the_figure() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "score_followups.py"), str(FOLLOWUPS)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert run.stdout.splitlines()[-1].startswith("follow-ups resolved ")
+    assert "%" in run.stdout.splitlines()[-1]
+
+
+# --------------------------------------------------------------------------- two questions in one
+
+
+@pytest.mark.parametrize(
+    ("text", "main", "also"),
+    [
+        ("What is a UPN? Who does the DfE share pupil data with?", "upn", "third-party-sharing"),
+        (
+            "How long does the DfE keep my son's data? And can I get it deleted?",
+            "dfe-retention",
+            "data-deletion",
+        ),
+        (
+            "Can the school use my child's fingerprint? Also how do I complain to the ICO?",
+            "biometrics-consent",
+            "complain-ico",
+        ),
+    ],
+)
+def test_two_questions_answer_the_main_and_offer_the_other(
+    snap: Snapshot, text: str, main: str, also: str
+) -> None:
+    turn = understand(snap, text)
+    assert turn.match.entry is not None and turn.match.entry.id == main
+    assert turn.also is not None and turn.also.id == also
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is a unique pupil number?",
+        # context before one question is not a second question
+        "My daughter has autism and an EHC plan. What is recorded about her SEN in the census?",
+        "i've heard you can lodge an objection about how your data is used. does that work for kids info?",
+    ],
+)
+def test_one_question_has_no_also(snap: Snapshot, text: str) -> None:
+    assert understand(snap, text).also is None
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "eval" / "dev.yaml").exists(), reason="needs ../shared")
+def test_no_eval_question_is_split_in_two(snap: Snapshot) -> None:
+    """The dev and regression sets each ask one thing: none may grow an 'Also' button."""
+    assert [i["q"] for i in _eval_items() if understand(snap, str(i["q"])).also] == []
+
+
+# --------------------------------------------------------------------------- other scripts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "هل يمكنني حذف بيانات ابني؟",  # Arabic
+        "میرے بچے کا ڈیٹا کب تک رکھا جاتا ہے؟",  # Urdu
+        "我的孩子的数据会保存多久？",  # Chinese
+        "আমার ছেলের তথ্য কতদিন রাখা হয়?",  # Bengali
+    ],
+)
+def test_other_scripts_are_flagged(snap: Snapshot, text: str) -> None:
+    assert snap.match(text).outcome is Outcome.EMPTY  # what the matcher alone makes of it
+    turn = understand(snap, text)
+    assert turn.other_script and turn.match.entry is None
+
+
+@pytest.mark.parametrize("text", ["👍👍", "?!", "élève: qu'est-ce que le census", "hello"])
+def test_latin_text_and_symbols_are_not_other_scripts(text: str) -> None:
+    assert not mostly_other_script(text)
+
+
+def test_a_latin_term_inside_another_script_still_answers(snap: Snapshot) -> None:
+    turn = understand(snap, "UPN کیا ہے؟")
+    assert not turn.other_script and turn.match.entry is not None and turn.match.entry.id == "upn"
+
+
+def test_ascii_digits_let_redaction_find_details_in_other_digits() -> None:
+    from bot.privacy import redact
+
+    assert ascii_digits("০৭৭০০ ٩٠٠١٢٣ 42") == "07700 900123 42"
+    assert redact(ascii_digits("رقمي ٠٧٧٠٠ ٩٠٠١٢٣ ولد في ١٢/٠٣/٢٠١٥")) == "رقمي [phone] ولد في [date]"
