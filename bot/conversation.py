@@ -245,6 +245,7 @@ _QUESTION_OPENERS = frozenset(
     would should shall may might has have""".split()
 )
 _PART_MIN_WORDS = 3
+_SIGNPOST = "outside-"  # ids of signposts: "not covered here, ask X" (../shared/faq-format.md)
 _MAX_QUESTIONS = 3  # more question sentences than this is a long post, not "two things"
 
 
@@ -269,7 +270,9 @@ def second_question(snap: Matching, text: str, main: Match) -> Entry | None:
     ]
     if main.entry not in answered:  # the main answer must be one of the questions asked
         return None
-    return next((e for e in answered if e.id != main.entry.id), None)
+    # A signpost is not offered beside an in-scope answer: a fragment that reads as one on its own
+    # ("... did they get a fine?") has usually lost its topic to the sentence before it.
+    return next((e for e in answered if e.id != main.entry.id and not e.id.startswith(_SIGNPOST)), None)
 
 
 # --- scripts the matcher cannot read
