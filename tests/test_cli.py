@@ -117,3 +117,17 @@ def test_run_with_bad_config_lists_every_problem(tmp_path: Path) -> None:
     run = faqbot("run", env=env)
     assert run.returncode == 2
     assert "FAQBOT_RETENTION_DAYS" in run.stderr and "FAQBOT_ADMINS" in run.stderr
+
+
+def test_chat_more_detail_button(tmp_path: Path) -> None:
+    text = VALID_ENTRY.replace(
+        "    answer: The first answer.\n",
+        "    answer: The first answer.\n    detail: The longer story.\n",
+    )
+    directory = write_knowledge(tmp_path, {"section.yaml": text})
+    run = faqbot("chat", "--knowledge", str(directory), stdin="What is the first entry?\n1\n/quit\n")
+    assert run.returncode == 0, run.stderr
+    assert "[1] ➕ More detail" in run.stdout
+    answer, _, after = run.stdout.partition("[1] ➕ More detail")
+    assert "The first answer." in answer and "The longer story." not in answer
+    assert "The longer story." in after and "more detail" in after

@@ -14,6 +14,7 @@ from bot.replies import (
     Button,
     escape,
     markup_to_html,
+    render_detail,
     render_entry,
     render_match,
     render_sections,
@@ -121,3 +122,36 @@ def test_to_plain_shows_links() -> None:
         to_plain('<b>A</b> &amp; <a href="https://x.org/?a=1&amp;b">site</a>')
         == "A & site (https://x.org/?a=1&b)"
     )
+
+
+def _with_detail(entry, detail: str):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return dataclasses.replace(entry, detail=detail)
+
+
+def test_more_detail_button_only_when_an_entry_has_detail(kb) -> None:
+    plain = kb.get("upn")
+    without = render_entry(_with_detail(plain, ""), kb)
+    assert not any(b.action == "more" for row in without.buttons for b in row)
+    detailed = _with_detail(plain, "More **here**, see [the ICO](https://ico.org.uk/).\n\n- one point")
+    reply = render_entry(detailed, kb)
+    assert reply.buttons[0] == (Button("➕ More detail", "more", "upn"),)
+    assert reply.buttons[1][0].data == "fb:up:upn"
+    assert "More <b>here</b>" not in reply.html  # the detail is not in the answer message
+    more = render_detail(detailed)
+    assert more is not None and more.entry_id == "upn"
+    assert "More <b>here</b>" in more.html and '<a href="https://ico.org.uk/">the ICO</a>' in more.html
+    assert "• one point" in more.html
+    assert_valid_telegram_html(more.html)
+    assert render_detail(_with_detail(plain, "")) is None
+
+
+def test_every_shipped_detail_renders_valid_html(kb) -> None:
+    for entry in kb:
+        more = render_detail(entry)
+        if more is None:
+            continue
+        assert any(b.data == f"more:{entry.id}" for row in render_entry(entry, kb).buttons for b in row)
+        for part in split_html(more.html):
+            assert_valid_telegram_html(part)
