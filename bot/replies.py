@@ -104,7 +104,7 @@ def entry_button(entry: Entry) -> Button:
     return Button(label(entry.question), "a", entry.id)
 
 
-MAX_RELATED_BUTTONS = 4
+MAX_BUTTON_ROWS = 5  # enough related topics without a wall of buttons on a phone
 
 
 def render_entry(entry: Entry, kb: KnowledgeBase, extra: tuple[Entry, ...] = ()) -> Reply:
@@ -119,13 +119,11 @@ def render_entry(entry: Entry, kb: KnowledgeBase, extra: tuple[Entry, ...] = ())
         (Button("👍 Helpful", "fb", f"up:{entry.id}"), Button("👎 Not helpful", "fb", f"dn:{entry.id}"))
     )
     seen = {entry.id}
-    related = 0
     for other_id in (*entry.related, *(e.id for e in extra)):
         other = kb.get(other_id)
-        if other is not None and other.id not in seen and related < MAX_RELATED_BUTTONS:
+        if other is not None and other.id not in seen and len(rows) < MAX_BUTTON_ROWS:
             rows.append((entry_button(other),))
             seen.add(other.id)
-            related += 1
     return Reply(text, tuple(rows), entry_id=entry.id)
 
 
