@@ -16,6 +16,7 @@ from bot.matcher import MatchSettings, Outcome
 from bot.replies import (
     Reply,
     is_number,
+    render_detail,
     render_entry,
     render_match,
     render_other_script,
@@ -178,6 +179,8 @@ def _press(snap: Snapshot, action: str, arg: str) -> Reply | None:
     kb = snap.kb
     if action == "a" and (entry := kb.get(arg)):
         return render_entry(entry, kb)
+    if action == "more" and (entry := kb.get(arg)):
+        return render_detail(entry)
     if action == "sec" and is_number(arg):
         return render_section(kb, int(arg))
     if action == "topics":

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 MAX_ANSWER_CHARS = 3500
+MAX_DETAIL_CHARS = 3000  # sent as its own message under a heading, so it fits Telegram's 4,096
 MIN_ALTERNATIVES = 4
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SYNONYMS_FILE = "_synonyms.yaml"
@@ -52,6 +53,7 @@ class Entry:
     related: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     file: str = ""
+    detail: str = ""  # optional longer text behind a "More detail" button; same markup as answer
 
     @property
     def phrasings(self) -> tuple[str, ...]:
@@ -140,6 +142,7 @@ class _EntryModel(_Strict):
     question: str = _Text
     alternatives: list[str] = Field(min_length=MIN_ALTERNATIVES)
     answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
+    detail: str | None = Field(default=None, min_length=1, max_length=MAX_DETAIL_CHARS)
     sources: list[_SourceModel] = Field(min_length=1)
     related: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
@@ -252,6 +255,8 @@ def _describe(err: dict[str, Any]) -> str:
         return f"missing required field {loc!r}"
     if kind == "string_too_long" and err["loc"][-1] == "answer":
         return f"answer is {len(err['input'])} characters; the limit is {MAX_ANSWER_CHARS}"
+    if kind == "string_too_long" and err["loc"][-1] == "detail":
+        return f"detail is {len(err['input'])} characters; the limit is {MAX_DETAIL_CHARS}"
     if kind == "string_pattern_mismatch":
         return f"{loc}: id {err['input']!r} must be lowercase letters, digits and single hyphens"
     if kind == "too_short" and err["loc"][-1] == "alternatives":
@@ -341,6 +346,7 @@ def load_knowledge(directory: str | Path | None = None) -> KnowledgeBase:
                 related=tuple(em.related),
                 keywords=tuple(em.keywords),
                 file=rel,
+                detail=(em.detail or "").strip(),
             )
             sections.setdefault(model.section, []).append(em.id)
 

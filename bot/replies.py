@@ -104,6 +104,9 @@ def entry_button(entry: Entry) -> Button:
     return Button(label(entry.question), "a", entry.id)
 
 
+MAX_BUTTON_ROWS = 5  # enough related topics without a wall of buttons on a phone
+
+
 def also_button(entry: Entry) -> Button:
     """Offers the answer to a second question asked in the same message."""
     return Button(label(f"Also: {entry.question}"), "a", entry.id)
@@ -114,23 +117,33 @@ def render_entry(
 ) -> Reply:
     """The full answer to one entry, with sources, feedback and related-topic buttons.
 
-    ``also`` is the entry of a second question asked in the same message: offered first, as "Also: …".
+    An entry with ``detail`` gets a "More detail" button first, so the answer itself stays short.
+    ``also`` is the entry of a second question asked in the same message: offered as "Also: …".
     """
     sources = "\n".join(f'• <a href="{html.escape(s.url)}">{escape(s.title)}</a>' for s in entry.sources)
     text = f"<b>{escape(entry.question)}</b>\n\n{markup_to_html(entry.answer)}\n\n<b>Sources</b>\n{sources}"
-    rows: list[tuple[Button, ...]] = [
+    rows: list[tuple[Button, ...]] = [(Button("➕ More detail", "more", entry.id),)] if entry.detail else []
+    rows.append(
         (Button("👍 Helpful", "fb", f"up:{entry.id}"), Button("👎 Not helpful", "fb", f"dn:{entry.id}"))
-    ]
+    )
     seen = {entry.id}
     if also is not None and also.id != entry.id:
         rows.append((also_button(also),))
         seen.add(also.id)
     for other_id in (*entry.related, *(e.id for e in extra)):
         other = kb.get(other_id)
-        if other is not None and other.id not in seen and len(rows) < 5:
+        if other is not None and other.id not in seen and len(rows) < MAX_BUTTON_ROWS:
             rows.append((entry_button(other),))
             seen.add(other.id)
     return Reply(text, tuple(rows), entry_id=entry.id)
+
+
+def render_detail(entry: Entry) -> Reply | None:
+    """The "More detail" text of an entry, or None when it has none (a stale button)."""
+    if not entry.detail:
+        return None
+    text = f"<b>{escape(entry.question)}</b>: more detail\n\n{markup_to_html(entry.detail)}"
+    return Reply(text, ((TOPICS,),), entry_id=entry.id)
 
 
 def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True, also: Entry | None = None) -> Reply:

@@ -147,3 +147,17 @@ def test_ask_offers_a_second_question_and_is_honest_about_other_scripts() -> Non
     assert "Also: Who does the DfE share pupil data with?" in run.stdout
     run = faqbot("ask", "هل يمكنني حذف بيانات ابني؟")
     assert "only understand English" in run.stdout and "in words" not in run.stdout
+
+
+def test_chat_more_detail_button(tmp_path: Path) -> None:
+    text = VALID_ENTRY.replace(
+        "    answer: The first answer.\n",
+        "    answer: The first answer.\n    detail: The longer story.\n",
+    )
+    directory = write_knowledge(tmp_path, {"section.yaml": text})
+    run = faqbot("chat", "--knowledge", str(directory), stdin="What is the first entry?\n1\n/quit\n")
+    assert run.returncode == 0, run.stderr
+    assert "[1] ➕ More detail" in run.stdout
+    answer, _, after = run.stdout.partition("[1] ➕ More detail")
+    assert "The first answer." in answer and "The longer story." not in answer
+    assert "The longer story." in after and "more detail" in after

@@ -366,7 +366,8 @@ def test_every_outcome_renders_valid_html(kb: KnowledgeBase, data: st.DataObject
         assert_buttons_ok(reply)
     answer = render_match(matches[0], kb)
     assert answer.entry_id == entry.id and len(answer.buttons) <= 5
-    assert [b.data for b in answer.buttons[0]] == [f"fb:up:{entry.id}", f"fb:dn:{entry.id}"]
+    feedback = answer.buttons[1] if entry.detail else answer.buttons[0]  # "More detail" comes first
+    assert [b.data for b in feedback] == [f"fb:up:{entry.id}", f"fb:dn:{entry.id}"]
 
 
 def test_every_entry_section_and_topic_list_is_sendable(kb: KnowledgeBase) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import MAX_ANSWER_CHARS, KnowledgeError, load_knowledge
+from bot.knowledge import MAX_ANSWER_CHARS, MAX_DETAIL_CHARS, KnowledgeError, load_knowledge
 from tests.conftest import VALID_ENTRY, shipped_entry_count, write_knowledge
 
 TOPICS = Path(__file__).resolve().parents[2] / "shared" / "faq-topics.md"
@@ -83,6 +83,32 @@ def test_answer_too_long(tmp_path: Path) -> None:
 def test_empty_answer(tmp_path: Path) -> None:
     errs = errors_for(tmp_path, VALID_ENTRY.replace("answer: The first answer.", 'answer: ""'))
     assert errs == ["section.yaml:6: entries.0.answer must not be empty"]
+
+
+WITH_DETAIL = VALID_ENTRY.replace(
+    "    answer: The first answer.\n",
+    "    answer: The first answer.\n    detail: |\n      More about it, with **bold**.\n\n      - a bullet\n",
+)
+
+
+def test_detail_is_optional_and_loaded(tmp_path: Path) -> None:
+    kb = load_knowledge(write_knowledge(tmp_path, {"section.yaml": WITH_DETAIL}))
+    assert kb.get("first-entry").detail == "More about it, with **bold**.\n\n- a bullet"
+    assert kb.get("second-entry").detail == ""
+
+
+def test_detail_too_long(tmp_path: Path) -> None:
+    long = "y" * (MAX_DETAIL_CHARS + 1)
+    errs = errors_for(tmp_path, WITH_DETAIL.replace("More about it, with **bold**.", long))
+    assert len(errs) == 1 and errs[0].startswith("section.yaml:7: detail is 30"), errs
+    assert errs[0].endswith(f"characters; the limit is {MAX_DETAIL_CHARS}"), errs
+
+
+def test_empty_detail(tmp_path: Path) -> None:
+    errs = errors_for(
+        tmp_path, VALID_ENTRY.replace("answer: The first answer.", 'answer: A.\n    detail: " "')
+    )
+    assert errs == ["section.yaml:7: entries.0.detail must not be empty"]
 
 
 def test_dangling_related(tmp_path: Path) -> None:
@@ -167,6 +193,7 @@ def test_shipped_entries_meet_the_content_rules(kb) -> None:
         assert 1 <= len(entry.sources) <= 4, entry.id
         assert all(s.url.startswith("https://") for s in entry.sources), entry.id
         assert len(entry.answer) <= MAX_ANSWER_CHARS, entry.id
+        assert len(entry.detail) <= MAX_DETAIL_CHARS, entry.id
         assert all(r in kb.entries for r in entry.related), entry.id
         assert len(set(a.lower() for a in entry.alternatives)) == len(entry.alternatives), entry.id
 

@@ -14,6 +14,7 @@ from bot.replies import (
     Button,
     escape,
     markup_to_html,
+    render_detail,
     render_entry,
     render_match,
     render_sections,
@@ -140,14 +141,49 @@ def test_also_button_comes_first_after_feedback_and_once(kb) -> None:  # type: i
 
     upn, sharing = kb.get("upn"), kb.get("third-party-sharing")
     reply = render_entry(upn, kb, (sharing,), also=sharing)
-    data = [b.data for row in reply.buttons for b in row]
+    rows = [row for row in reply.buttons if row[0].action != "more"]  # "More detail" may come first
+    data = [b.data for row in rows for b in row]
     assert data[:3] == ["fb:up:upn", "fb:dn:upn", "a:third-party-sharing"]
     assert data.count("a:third-party-sharing") == 1
-    assert reply.buttons[1][0].label == "Also: Who does the DfE share pupil data with?"
+    assert rows[1][0].label == "Also: Who does the DfE share pupil data with?"
     assert len(reply.buttons) <= 5
     match = Match(Outcome.ANSWER, 0.9, entry=upn)
-    assert render_match(match, kb, also=sharing).buttons[1][0].arg == "third-party-sharing"
+    also_rows = [row for row in render_match(match, kb, also=sharing).buttons if row[0].action != "more"]
+    assert also_rows[1][0].arg == "third-party-sharing"
     assert render_entry(upn, kb, also=upn).buttons == render_entry(upn, kb).buttons  # never itself
     other = render_other_script()
     assert "only understand English" in other.html and "volunteers" in other.html
     assert "/volunteer" in render_other_script(logged=False).html
+
+
+def _with_detail(entry, detail: str):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return dataclasses.replace(entry, detail=detail)
+
+
+def test_more_detail_button_only_when_an_entry_has_detail(kb) -> None:
+    plain = kb.get("upn")
+    without = render_entry(_with_detail(plain, ""), kb)
+    assert not any(b.action == "more" for row in without.buttons for b in row)
+    detailed = _with_detail(plain, "More **here**, see [the ICO](https://ico.org.uk/).\n\n- one point")
+    reply = render_entry(detailed, kb)
+    assert reply.buttons[0] == (Button("➕ More detail", "more", "upn"),)
+    assert reply.buttons[1][0].data == "fb:up:upn"
+    assert "More <b>here</b>" not in reply.html  # the detail is not in the answer message
+    more = render_detail(detailed)
+    assert more is not None and more.entry_id == "upn"
+    assert "More <b>here</b>" in more.html and '<a href="https://ico.org.uk/">the ICO</a>' in more.html
+    assert "• one point" in more.html
+    assert_valid_telegram_html(more.html)
+    assert render_detail(_with_detail(plain, "")) is None
+
+
+def test_every_shipped_detail_renders_valid_html(kb) -> None:
+    for entry in kb:
+        more = render_detail(entry)
+        if more is None:
+            continue
+        assert any(b.data == f"more:{entry.id}" for row in render_entry(entry, kb).buttons for b in row)
+        for part in split_html(more.html):
+            assert_valid_telegram_html(part)

@@ -34,7 +34,7 @@ async def test_question_gets_answer_sources_and_buttons(tmp_path: Path) -> None:
         reply = await bot.ask("what is a unique pupil number?")
         assert reply["parse_mode"] == "HTML"
         assert "Sources" in reply["text"] and '<a href="https://' in reply["text"]
-        data = buttons(reply)
+        data = [d for d in buttons(reply) if not d.startswith("more:")]  # "More detail" may come first
         assert data[:2] == ["fb:up:upn", "fb:dn:upn"]
         assert any(d.startswith("a:") for d in data[2:])
         assert (await bot.store.stats(1)).answered == {"upn": 1}
@@ -241,3 +241,29 @@ async def test_survives_429_and_500_from_the_bot_api(tmp_path: Path) -> None:
         assert "Sources" in reply["text"]
         failed = [c for c in bot.api.calls if c.method == "sendMessage" and not c.ok]
         assert [c.status for c in failed] == [429, 500]
+
+
+async def test_more_detail_button_opens_the_detail(tmp_path: Path) -> None:
+    from tests.conftest import VALID_ENTRY, write_knowledge
+
+    text = VALID_ENTRY.replace(
+        "    answer: The first answer.\n",
+        "    answer: The first answer.\n    detail: |\n      The longer story, see [GOV.UK](https://www.gov.uk/).\n",
+    )
+    knowledge = write_knowledge(tmp_path, {"section.yaml": text})
+    async with running_bot(tmp_path, knowledge=knowledge) as bot:
+        reply = await bot.ask("What is the first entry?")
+        assert "The first answer." in reply["text"] and "longer story" not in reply["text"]
+        data = buttons(reply)
+        assert data[:3] == ["more:first-entry", "fb:up:first-entry", "fb:dn:first-entry"]
+        msg = bot.api.bot_messages(PARENT)[-1]
+        await bot.press(PARENT, msg, "more:first-entry")
+        await bot.api.wait_for("sendMessage", chat_id=PARENT, count=2)
+        detail = bot.texts(PARENT)[-1]
+        assert "more detail" in detail and '<a href="https://www.gov.uk/">GOV.UK</a>' in detail
+        assert "The first answer." not in detail
+        await bot.press(PARENT, msg, "more:second-entry")  # no detail: a stale button, not a crash
+        assert "out of date" in bot.last_answer()
+        await bot.press(PARENT, msg, "more:no-such-entry")
+        assert "out of date" in bot.last_answer()
+        assert len(bot.texts(PARENT)) == 2

@@ -15,6 +15,7 @@ from bot.replies import (
     Reply,
     escape,
     is_number,
+    render_detail,
     render_entry,
     render_match,
     render_other_script,
@@ -197,7 +198,7 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Parents' inline buttons: open an entry or section, feedback, "None of these"."""
+    """Parents' inline buttons: open an entry, its "More detail" or a section, feedback, "None of these"."""
     query = update.callback_query
     if query is None or query.data is None or query.from_user is None:
         return
@@ -216,6 +217,14 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await svc.store.count_answer(entry.id)
         svc.conversations.remember(chat_key(chat_id, query.from_user.id), entry.id)
         await send_reply(context.bot, chat_id, render_entry(entry, kb))
+    elif action == "more":
+        found = kb.get(arg)
+        detail = render_detail(found) if found else None
+        if detail is None:
+            await query.answer(STALE, show_alert=True)
+            return
+        await query.answer()
+        await send_reply(context.bot, chat_id, detail)
     elif action == "topics":
         await query.answer()
         if message:
