@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import re
 from pathlib import Path
 
-from tests.conftest import VALID_ENTRY, write_knowledge
+import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from bot.knowledge import load_knowledge
+from tests.conftest import SHIPPED, VALID_ENTRY, write_knowledge
+from tests.support import run_faqbot as faqbot
 
-
-def faqbot(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
+COMMANDS = ("check", "ask", "match", "chat", "run", "reload", "log")
 
 
 def test_help_lists_every_command() -> None:
     out = faqbot("--help").stdout
-    for command in ("check", "ask", "match", "chat", "run"):
-        assert command in out
+    listed = set(re.findall(r"\b[a-z]+\b", out))  # whole words: "running" is not "run"
+    missing = [c for c in COMMANDS if c not in listed]
+    assert not missing, out
+
+
+def test_subprocesses_ignore_the_developers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FAQBOT_ setting in the shell running the tests must not reach the faqbot under test."""
+    monkeypatch.setenv("FAQBOT_KNOWLEDGE", "/no/such/knowledge")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:from-the-shell")
+    run = faqbot("check")
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_match_json_line_contract() -> None:
@@ -74,7 +70,7 @@ def test_match_json_windows_line_endings() -> None:
 
 def test_check_exit_codes(tmp_path: Path) -> None:
     ok = faqbot("check")
-    assert ok.returncode == 0 and "39 entries" in ok.stdout
+    assert ok.returncode == 0 and f"{len(load_knowledge(SHIPPED).entries)} entries" in ok.stdout
     bad = write_knowledge(tmp_path, {"s.yaml": VALID_ENTRY.replace("answer:", "anwser:")})
     run = faqbot("check", str(bad))
     assert run.returncode == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,11 @@ import yaml
 
 from bot.privacy import load_or_create_key
 from bot.store import Store
-from tests.test_cli import ROOT
+from tests.support import run_faqbot
 
 
 def faqbot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FAQBOT_DB": str(tmp_path / "bot.sqlite3"), "TELEGRAM_BOT_TOKEN": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
-    )
+    return run_faqbot(*args, env={"FAQBOT_DB": str(tmp_path / "bot.sqlite3")}, timeout=60)
 
 
 def seed(tmp_path: Path) -> list[int]:
@@ -124,12 +120,9 @@ def test_reload_refuses_a_broken_faq(tmp_path: Path) -> None:
     broken = tmp_path / "knowledge"
     broken.mkdir()
     (broken / "a.yaml").write_text("section: x\nentries: [\n")
-    env_run = subprocess.run(
-        [sys.executable, "-m", "bot", "reload"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    env_run = run_faqbot(
+        "reload",
+        env={"FAQBOT_KNOWLEDGE": str(broken), "FAQBOT_DB": str(tmp_path / "bot.sqlite3")},
         timeout=60,
-        env={**os.environ, "FAQBOT_KNOWLEDGE": str(broken), "FAQBOT_DB": str(tmp_path / "bot.sqlite3")},
     )
     assert env_run.returncode == 1 and "a.yaml:" in env_run.stderr and "not asked to reload" in env_run.stderr

@@ -30,7 +30,7 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
             FAQBOT_WEBHOOK_PORT=str(port),
             FAQBOT_WEBHOOK_SECRET="s3cret-token",
         )
-        proc = await start_faqbot(env)
+        proc = await start_faqbot(env, tmp_path)
         try:
             hook = (await api.wait_for("setWebhook", timeout=20))[0].params
             assert hook["url"] == "https://bot.example.org/telegram"
