@@ -27,6 +27,7 @@ from bot.store import Store, StoreError
 from bot.telegram.app import SORRY
 from tests.conftest import SHIPPED
 from tests.fake_bot_api import FakeBotAPI
+from tests.support import wait_until
 from tests.telegram_harness import Running, faqbot_env, running_bot, start_faqbot, stop_faqbot
 
 FAQBOT = Path(sys.executable).with_name("faqbot")
@@ -50,17 +51,13 @@ async def _ask_many(bot: Running, questions: list[str], timeout: float = 15.0) -
     chats = list(USERS)[: len(questions)]
     for chat, text in zip(chats, questions, strict=True):
         bot.api.inject_message(chat, text)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not all(_replies(bot, c) for c in chats):
-        assert loop.time() < deadline, bot.api.describe_calls()
-        await asyncio.sleep(0.02)
+    await wait_until(lambda: all(_replies(bot, c) for c in chats), timeout, what=bot.api.describe_calls)
     await bot.api.wait_consumed()
     return chats
 
 
-async def _assert_each_answered_once(bot: Running, chats: list[int], settle: float = 0.2) -> None:
-    await asyncio.sleep(settle)  # any duplicate or late error reply would have arrived by now
+async def _assert_each_answered_once(bot: Running, chats: list[int]) -> None:
+    await bot.settle()  # any duplicate or late error reply has been sent by now
     for chat in chats:
         replies = _replies(bot, chat)
         assert len(replies) == 1, [r["text"][:60] for r in replies]
@@ -69,11 +66,7 @@ async def _assert_each_answered_once(bot: Running, chats: list[int], settle: flo
 
 async def _wait_for_new_call(api: FakeBotAPI, method: str, seen: int, timeout: float = 5.0) -> None:
     """Wait until a call of ``method`` beyond the first ``seen`` has arrived (it has taken any fault)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while sum(c.method == method for c in api.calls) <= seen:
-        assert loop.time() < deadline, f"no new {method} call"
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: _count(api, method) > seen, timeout, what=f"no new {method} call")
 
 
 def _count(api: FakeBotAPI, method: str) -> int:
@@ -164,11 +157,7 @@ async def test_dropped_poll_connection_loses_nothing(tmp_path: Path, after_proce
         await _wait_for_new_call(bot.api, "getUpdates", seen)  # this poll has taken the fault
         chats = list(USERS)[:3]
         updates = [bot.api.inject_message(c, q)["update_id"] for c, q in zip(chats, ANSWERABLE, strict=False)]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while not all(_replies(bot, c) for c in chats):
-            assert loop.time() < deadline, bot.api.describe_calls()
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: all(_replies(bot, c) for c in chats), 10, what=bot.api.describe_calls)
         await _assert_each_answered_once(bot, chats)
         assert any(c.status == "dropped" for c in bot.api.calls if c.method == "getUpdates")
         if after_processing:  # the updates went out, the response was lost: fetched again, handled once
@@ -193,7 +182,7 @@ async def test_dropped_send_response_still_delivers(tmp_path: Path) -> None:
         bot.api.drop_next("sendMessage", after_processing=True, chat_id=chat)
         reply = await bot.ask(ANSWERABLE[0], user=chat)
         assert "Sources" in reply["text"]
-        await asyncio.sleep(0.5)
+        await bot.settle()
         delivered = bot.api.bot_messages(chat)
         assert 1 <= len(delivered) <= 2 and all("Sources" in m["text"] for m in delivered)
         assert "Sources" in (await bot.ask(ANSWERABLE[1], user=chat))["text"]
@@ -228,7 +217,7 @@ async def test_exception_in_a_handler_gets_an_apology_then_normal_service(
         assert first["text"] == SORRY
         second = await bot.ask(question, user=chat)
         assert second["text"] != SORRY
-        await asyncio.sleep(0.2)
+        await bot.settle()
         assert [r["text"] == SORRY for r in _replies(bot, chat)] == [True, False]  # one reply each
         if method == "count_answer":
             assert "Sources" in second["text"]
@@ -263,16 +252,19 @@ async def test_sigkill_mid_burst_leaves_a_clean_database_with_every_answered_row
                 user = 5000 + i % 40
                 update = api.inject_message(user, _question(i))
                 asked[(user, update["message"]["message_id"])] = _question(i)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 20
-            while len(api.delivered) < 40:
-                assert loop.time() < deadline and proc.returncode is None, api.describe_calls()
-                await asyncio.sleep(0.005)
+            await wait_until(
+                lambda: len(api.delivered) >= 40 or proc.returncode is not None,
+                20,
+                interval=0.005,
+                what=api.describe_calls,
+            )
+            assert proc.returncode is None, "the bot died before the kill"
             proc.send_signal(signal.SIGKILL)
             await asyncio.wait_for(proc.wait(), 10)
         finally:
             await stop_faqbot(proc, graceful=False)
-        await asyncio.sleep(0.1)
+        # the killed process's connections are closed: every call it made has finished one way or another
+        await wait_until(lambda: all(c.status != "pending" for c in api.calls if c.method != "getUpdates"))
         delivered = [
             (m["chat"]["id"], m["reply_to_message"]["message_id"])
             for m in api.delivered

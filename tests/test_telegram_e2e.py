@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
@@ -221,9 +220,8 @@ async def test_flooding_is_throttled_politely(tmp_path: Path) -> None:
         for i in range(12):
             bot.api.inject_message(PARENT, f"zyxt plimf wobble {i}")
         bot.api.inject_message(OTHER_PARENT, "what is a upn")
-        await bot.api.wait_consumed()
         await bot.api.wait_for("sendMessage", chat_id=OTHER_PARENT)
-        await asyncio.sleep(0.3)
+        await bot.settle()
         texts = bot.texts(PARENT)
         assert sum("very quickly" in t for t in texts) == 1
         assert len(texts) == 6
