@@ -26,11 +26,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.telegram_html import HTMLError, visible_text
 
 BOT_ID = 123456
 TOKEN = f"{BOT_ID}:TEST-TOKEN"
@@ -54,9 +55,6 @@ JSON_PARAMS = frozenset(
 BUTTON_ACTIONS = frozenset(
     """url callback_data web_app login_url switch_inline_query switch_inline_query_current_chat
     switch_inline_query_chosen_chat copy_text callback_game pay""".split()
-)
-HTML_TAGS = frozenset(
-    "b strong i em u ins s strike del span tg-spoiler a code pre blockquote tg-emoji".split()
 )
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -140,62 +138,14 @@ class _Fault:
     after_processing: bool = False
 
 
-class _HTMLChecker(HTMLParser):
-    """Validates Telegram's HTML subset and renders the visible text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=False)
-        self.parts: list[str] = []
-        self.stack: list[str] = []
-
-    def _fail(self, what: str) -> BotAPIError:
-        return bad_request(f"can't parse entities: {what}")
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in HTML_TAGS:
-            raise self._fail(f'Unsupported start tag "{tag}"')
-        if tag == "a" and not dict(attrs).get("href"):
-            raise self._fail('Can\'t find "href" attribute of the "a" tag')
-        self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        raise self._fail(f'Unsupported start tag "{tag}/"')
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack:
-            raise self._fail(f'Unexpected end tag "{tag}"')
-        if self.stack[-1] != tag:
-            raise self._fail(f'Can\'t find end tag corresponding to start tag "{self.stack[-1]}"')
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        if "<" in data:
-            raise self._fail('Unsupported start tag ""')
-        self.parts.append(data)
-
-    def handle_entityref(self, name: str) -> None:
-        table = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-        if name not in table:
-            raise self._fail(f'Unsupported HTML entity "&{name};"')
-        self.parts.append(table[name])
-
-    def handle_charref(self, name: str) -> None:
-        self.parts.append(chr(int(name[1:], 16) if name[:1] in "xX" else int(name)))
-
-    def handle_comment(self, data: str) -> None:
-        raise self._fail('Unsupported start tag "!--"')
-
-
 def render_text(text: str, parse_mode: str | None) -> str:
     """The visible text Telegram stores for ``text`` (HTML is validated and stripped)."""
     if not parse_mode or parse_mode.upper() != "HTML":
         return text
-    checker = _HTMLChecker()
-    checker.feed(text)
-    checker.close()
-    if checker.stack:
-        raise checker._fail(f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"')
-    return "".join(checker.parts)
+    try:
+        return visible_text(text)
+    except HTMLError as exc:
+        raise bad_request(f"can't parse entities: {exc}") from None
 
 
 def utf16_len(text: str) -> int:

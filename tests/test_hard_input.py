@@ -40,54 +40,17 @@ from bot.telegram.app import SORRY
 from bot.text import fold, words
 from tests.fake_bot_api import utf16_len
 from tests.telegram_harness import PARENT, VOLUNTEER_CHAT, running_bot
+from tests.telegram_html import HTMLError, visible_text
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --------------------------------------------------------------------------- a strict Telegram HTML check
 
-ALLOWED_TAGS = {"b", "i", "u", "s", "a", "code", "pre"}
-_PIECE_RE = re.compile(r"<[^<>]*>|&[^&<>;\s]*;?|[<>&]")
-_TAG_RE = re.compile(r'<(/?)([a-z]+)((?: href="[^"<>]*")?)>')
-_ENTITY_RE = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
-
 
 def visible(part: str) -> str:
-    """Validate one message part as Telegram HTML (strictly: only the tags the bot uses, balanced and
-    properly nested, every & an entity, no bare < or >, https links only) and return its visible text."""
-    stack: list[str] = []
-    out: list[str] = []
-    pos = 0
-    for m in _PIECE_RE.finditer(part):
-        out.append(part[pos : m.start()])
-        pos = m.end()
-        piece = m.group()
-        if piece.startswith("&"):
-            assert _ENTITY_RE.fullmatch(piece), f"bare & or unknown entity {piece!r} in {part[:200]!r}"
-            out.append(html.unescape(piece))
-            continue
-        assert piece not in ("<", ">"), f"bare {piece!r} in {part[:200]!r}"
-        tag = _TAG_RE.fullmatch(piece)
-        assert tag, f"malformed tag {piece!r}"
-        closing, name, attrs = tag.groups()
-        assert name in ALLOWED_TAGS, f"tag {name!r} not allowed"
-        if closing:
-            assert not attrs and stack and stack[-1] == name, f"unbalanced </{name}> with open {stack}"
-            stack.pop()
-            continue
-        if name == "a":
-            assert attrs, "<a> without href"
-            href = html.unescape(attrs[len(' href="') : -1])
-            assert href.startswith("https://"), f"non-https link {href!r}"
-            assert "a" not in stack, "nested links"
-            for entity in re.findall(r"&[^;\s]*;?", attrs):
-                assert _ENTITY_RE.fullmatch(entity), f"bare & in href {attrs!r}"
-        else:
-            assert not attrs, f"attributes on <{name}>"
-        stack.append(name)
-    out.append(part[pos:])
-    assert not stack, f"unclosed tags {stack}"
-    return "".join(out)
+    """Validate one message part as Telegram HTML under the bot's own rules; return its visible text."""
+    return visible_text(part, bot_rules=True)
 
 
 def assert_sendable(reply_html: str) -> list[str]:
@@ -122,7 +85,7 @@ def test_the_checker_itself_rejects_what_telegram_rejects() -> None:
         '<b class="x">y</b>',
         "</b>",
     ):
-        with pytest.raises(AssertionError):
+        with pytest.raises(HTMLError):
             visible(bad)
     assert visible('<b>A</b> &amp; <a href="https://x.org/?a=1&amp;b=2">l</a> &#128512;') == "A & l 😀"
 
@@ -538,8 +501,7 @@ async def _conversation(texts: list[str]) -> None:
                 update = bot.api.inject_message(PARENT, text)
                 ids.append(update["message"]["message_id"])
             await bot.api.wait_for("sendMessage", chat_id=PARENT, count=len(texts), timeout=10)
-            await bot.api.wait_consumed()
-            await asyncio.sleep(0.15)  # a second reply to any message would have arrived by now
+            await bot.settle()  # a second reply to any message would have been sent by now
             failed = [
                 c
                 for c in bot.api.calls
@@ -595,7 +557,7 @@ async def test_emoji_heavy_question_reaches_the_volunteers(tmp_path: Path) -> No
         await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT, include_failed=True)
         await bot.ask("/queue", user=VOLUNTEER)
         await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER, count=2, include_failed=True)
-        await asyncio.sleep(0.2)
+        await bot.settle()
         failed = [c for c in bot.api.calls if c.method == "sendMessage" and not c.ok]
         assert not failed, failed
         assert not any(SORRY in t for t in bot.texts(VOLUNTEER))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 
@@ -20,34 +19,12 @@ from bot.replies import (
     split_html,
     to_plain,
 )
-
-ALLOWED = {"b", "i", "a", "code", "pre", "u", "s"}
-
-
-class _Checker(HTMLParser):
-    """Fails on tags Telegram does not accept or that are unbalanced."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=False)
-        self.stack: list[str] = []
-
-    def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
-        assert tag in ALLOWED, tag
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
-        assert self.stack and self.stack[-1] == tag, (tag, self.stack)
-        self.stack.pop()
+from tests.telegram_html import visible_text
 
 
 def assert_valid_telegram_html(text: str) -> None:
     assert len(text) <= TELEGRAM_LIMIT
-    checker = _Checker()
-    checker.feed(text)
-    checker.close()
-    assert not checker.stack, checker.stack
-    # every & starts an entity; no bare < or >
-    assert not re.search(r"&(?![a-zA-Z]+;|#\d+;)", text)
+    visible_text(text, bot_rules=True)
 
 
 def test_markup_converts_bold_links_and_bullets() -> None:
