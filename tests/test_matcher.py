@@ -154,21 +154,13 @@ def test_margin_turns_a_close_call_into_suggestions(kb) -> None:
 
 
 def test_naive_bayes_reranks_close_neighbours(kb) -> None:
-    """Confidence alone ranks the nationality entry first (it mentions the population census); the
-    naive Bayes share of the rank, which learns from all of an entry's phrasings, prefers the entry
-    about the school census."""
+    """Confidence alone prefers the nationality entry (it mentions the population census); the naive
+    Bayes share of the rank, which learns from all of an entry's phrasings, makes the bot answer with the
+    entry about the school census. Checked through match(), as a parent would see it."""
     q = "is the school census like the national census"
-    plain = Matcher(kb, MatchSettings(nb_weight=0.0))
-    ranked = plain.scores(q)
-    assert ranked == sorted(ranked, key=lambda pair: (-pair[0], pair[1]))  # by confidence alone
-    assert plain._entries[ranked[0][1]].id == "nationality-country-of-birth"
-    default = Matcher(kb)
-    best = default.scores(q)[0][1]
-    assert default._entries[best].id == "school-census"
-    terms = set(default.normaliser.terms(q))
-    posterior = default._posterior(terms, list(range(len(default._entries))))
-    assert sum(posterior.values()) == pytest.approx(1.0)
-    assert max(posterior, key=posterior.__getitem__) == best
+    assert answer_id(Matcher(kb), q) == "school-census"
+    plain = offered(Matcher(kb, MatchSettings(nb_weight=0.0)), q)
+    assert "school-census" in plain and plain[0] != "school-census", plain  # close, but not first
 
 
 def test_regression_questions_written_blind(snap) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
+import pytest
+
+from bot.knowledge import load_knowledge
 from tests.conftest import SHIPPED
 from tests.telegram_harness import (
     ADMIN,
@@ -41,9 +45,38 @@ async def test_question_gets_answer_sources_and_buttons(tmp_path: Path) -> None:
 
 
 async def test_user_text_is_escaped(tmp_path: Path) -> None:
+    """The volunteer card quotes the parent's words: as typed on screen, escaped in the HTML sent."""
+    typed = "<script>alert(1)</script> & <b>"
     async with running_bot(tmp_path) as bot:
-        reply = await bot.ask("<script>alert(1)</script> & <b>")
-        assert "<script>" not in reply["text"]  # the fake rejects invalid HTML, so arriving is proof enough
+        await bot.ask(typed)
+        [card] = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
+        assert card.params["parse_mode"] == "HTML"
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;" in card.params["text"]
+        assert typed in card.result["text"]  # what the volunteers see, after the fake parsed the HTML
+
+
+async def test_a_failed_volunteer_notice_is_logged_and_the_parent_still_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(tmp_path) as bot:
+        bot.api.fail_next(
+            "sendMessage",
+            status=403,
+            description="Forbidden: bot was kicked from the group chat",
+            chat_id=VOLUNTEER_CHAT,
+        )
+        with caplog.at_level(logging.WARNING):
+            reply = await bot.ask("zyxt plimf wobble")
+            await bot.settle()
+        assert "don't know" in reply["text"]
+        assert await bot.store.count_log("open") == 1  # the question is kept for the queue
+        notices = [
+            r
+            for r in caplog.records
+            if r.levelno == logging.WARNING and str(VOLUNTEER_CHAT) in r.getMessage()
+        ]
+        assert notices, [r.getMessage() for r in caplog.records]
+        assert "kicked" in str(notices[0].exc_info[1] if notices[0].exc_info else notices[0].getMessage())
 
 
 async def test_unknown_question_is_logged_and_volunteers_told(tmp_path: Path) -> None:
@@ -193,13 +226,17 @@ async def test_reload_valid_and_broken(tmp_path: Path) -> None:
     shutil.copytree(SHIPPED, knowledge)
     async with running_bot(tmp_path, knowledge=knowledge) as bot:
         census = knowledge / "census.yaml"
-        census.write_text(census.read_text().replace("id: upn", "id: upn"), encoding="utf-8")
+        old_question = "question: What is the early years census?"
+        assert census.read_text().count(old_question) == 1
+        census.write_text(census.read_text().replace(old_question, old_question + " (EYC-REV)"))
         bot_yaml = knowledge / "bot.yaml"
         bot_yaml.write_text(
             bot_yaml.read_text().replace("How can I talk to a real person?", "How do I reach a person?")
         )
         reply = await bot.ask("/reload", user=ADMIN)
-        assert "Reloaded 39 entries" in reply["text"] and "Changed: talk-to-volunteer" in reply["text"]
+        assert f"Reloaded {len(load_knowledge(knowledge).entries)} entries" in reply["text"]
+        assert "Changed: early-years-census, talk-to-volunteer" in reply["text"]
+        assert "(EYC-REV)" in (await bot.ask("what is the early years census"))["text"]
         (knowledge / "broken.yaml").write_text("section: Broken\nentries:\n  - id: Bad Id\n")
         reply = await bot.ask("/reload", user=ADMIN)
         assert "NOT reloaded" in reply["text"] and "broken.yaml:3" in reply["text"]

@@ -101,7 +101,7 @@ async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> 
     try:
         await send_reply(context.bot, chat, _item_reply(item))
     except Exception:
-        log.warning("could not notify the volunteer chat about #%s", log_id, exc_info=True)
+        log.warning("could not notify the volunteer chat %s about #%s", chat, log_id, exc_info=True)
 
 
 # --------------------------------------------------------------------------- volunteers
