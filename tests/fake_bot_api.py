@@ -11,7 +11,10 @@ Usage::
 The server listens on 127.0.0.1 only and answers ``/bot<any token>/<method>`` (method names are
 case-insensitive). It behaves like the real Bot API where that is cheap to do: real long polling with
 offsets, per-chat message ids, HTML ``parse_mode`` validation, "message is not modified" on identical
-edits, 4096-character and 64-byte ``callback_data`` limits, 409 Conflict for overlapping ``getUpdates``.
+edits, 4096-character and 64-byte ``callback_data`` limits, at most 100 inline buttons (8 a row), 409
+Conflict for overlapping ``getUpdates``, and 403 "bot can't initiate conversation with a user" for a private
+chat whose user never wrote to the bot (``FakeBotAPI(private_chats_need_start=False)`` turns that off;
+``start_chat(user)`` is a user pressing Start, or writing by a route the fake does not see: a webhook).
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ TOKEN = f"{BOT_ID}:TEST-TOKEN"
 BOT_USERNAME = "test_faq_bot"
 MAX_TEXT_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
+# Telegram's inline keyboard limits (not in the Bot API docs; measured by bot authors): 100 buttons in all,
+# 8 in a row. Past them sendMessage fails with "reply markup is too long".
+MAX_INLINE_BUTTONS = 100
+MAX_INLINE_ROW = 8
+CANT_INITIATE = "Forbidden: bot can't initiate conversation with a user"
 
 # Bot API parameters that are plain strings: never JSON-decode these form values ("123" must stay "123").
 STRING_PARAMS = frozenset(
@@ -194,8 +202,11 @@ class FakeBotAPI:
         "logOut",
     )
 
-    def __init__(self, token: str = TOKEN, *, bot_username: str = BOT_USERNAME) -> None:
+    def __init__(
+        self, token: str = TOKEN, *, bot_username: str = BOT_USERNAME, private_chats_need_start: bool = True
+    ) -> None:
         self.token = token
+        self.private_chats_need_start = private_chats_need_start
         self.bot_user: dict[str, Any] = {
             "id": int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else BOT_ID,
             "is_bot": True,
@@ -328,6 +339,10 @@ class FakeBotAPI:
         self._delays.setdefault(method.lower(), []).append(
             _Fault("delay", times, seconds=seconds, chat_id=chat_id)
         )
+
+    def start_chat(self, user_id: int, first_name: str = "User") -> None:
+        """``user_id`` opened a private chat with the bot (pressed Start), so the bot may message them."""
+        self._chats.setdefault(user_id, {"id": user_id, "type": "private", "first_name": first_name})
 
     def clear_faults(self) -> None:
         """Forget every pending fail/drop/delay."""
@@ -584,6 +599,8 @@ class FakeBotAPI:
         for (chat, _), msg in reversed(self._messages.items()):
             if chat == key and msg.get("from", {}).get("id") == self.bot_user["id"]:
                 return copy.deepcopy(msg)
+        if isinstance(key, int) and key > 0:
+            self.start_chat(key)  # a bot message in a private chat means the user started the bot
         chat = self._resolve_chat(chat_id)
         made_up = self._new_message(chat, self.bot_user, {"text": "(made-up bot message)"})
         self._store(made_up)
@@ -755,6 +772,8 @@ class FakeBotAPI:
             if not found:
                 raise bad_request("chat not found")
             return found[0]
+        if key > 0 and self.private_chats_need_start:
+            raise BotAPIError(403, CANT_INITIATE)
         chat = (
             {"id": key, "type": "private", "first_name": "User"}
             if key > 0
@@ -813,6 +832,8 @@ class FakeBotAPI:
             raise bad_request(
                 'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'
             )
+        if sum(map(len, rows)) > MAX_INLINE_BUTTONS or any(len(row) > MAX_INLINE_ROW for row in rows):
+            raise bad_request("reply markup is too long")
         for button in itertools.chain.from_iterable(rows):
             if not button.get("text"):
                 raise bad_request("text buttons are unallowed in the inline keyboard")

@@ -40,7 +40,8 @@ KEYBOARD = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="v:y
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
+    """A fake that lets the bot message any private chat, so these tests need not open each one first."""
+    async with FakeBotAPI(private_chats_need_start=False) as server:
         yield server
 
 
@@ -109,6 +110,39 @@ async def test_bare_bot_methods(api: FakeBotAPI) -> None:
         "error_code": 404,
         "description": "Not Found: method not found",
     }
+
+
+async def test_a_private_chat_must_be_started_by_its_user() -> None:
+    async with FakeBotAPI() as api, bare_bot(api) as bot:
+        with pytest.raises(Forbidden, match="can't initiate conversation"):
+            await bot.send_message(42, "hello")
+        with pytest.raises(Forbidden, match="can't initiate conversation"):
+            await bot.send_chat_action(42, "typing")
+        assert (await bot.send_message(-100, "groups are fine")).chat.type == "group"
+        api.inject_message(42, "hi")  # the user writes first
+        assert (await bot.send_message(42, "hello")).text == "hello"
+        api.start_chat(43)  # or presses Start
+        assert (await bot.send_message(43, "hello")).text == "hello"
+        api.inject_message(44, "hi", chat_id=-200, chat_type="group")  # a group message opens no private chat
+        with pytest.raises(Forbidden):
+            await bot.send_message(44, "hello")
+
+
+async def test_inline_keyboards_are_capped_like_telegram(api: FakeBotAPI) -> None:
+    def markup(rows: int, per_row: int) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton("b", callback_data=f"{r}:{c}") for c in range(per_row)]
+                for r in range(rows)
+            ]
+        )
+
+    async with bare_bot(api) as bot:
+        assert await bot.send_message(1, "100 buttons", reply_markup=markup(25, 4))
+        assert await bot.send_message(1, "8 a row", reply_markup=markup(1, 8))
+        for rows, per_row in ((101, 1), (1, 9), (34, 3)):
+            with pytest.raises(BadRequest, match=r"(?i)reply markup is too long"):
+                await bot.send_message(1, "too many", reply_markup=markup(rows, per_row))
 
 
 async def test_bot_api_validation(api: FakeBotAPI) -> None:

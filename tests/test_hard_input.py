@@ -566,6 +566,7 @@ async def test_volunteer_reply_to_a_long_multi_line_question_is_delivered(tmp_pa
 
     question = (("zyxt " * 900)[:3778] + "\n" + "plimf " * 60)[:3978]
     async with running_bot(tmp_path) as bot:
+        bot.api.start_chat(VOLUNTEER)  # so the bot may write to the volunteer privately
         await bot.ask(question)
         [item] = await bot.store.list_log("open")
         assert item.text == question  # nothing to redact: the length is exactly the one that matters

@@ -188,6 +188,25 @@ async def test_volunteer_queue_reply_flow(tmp_path: Path) -> None:
         assert await bot.store.delivery_chat(item.id) is None  # raw chat id dropped once delivered
 
 
+async def test_reply_by_a_volunteer_who_never_started_the_bot_says_what_to_do(tmp_path: Path) -> None:
+    """Telegram refuses a bot's first message to a user (403); the volunteer is told where they pressed."""
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("zyxt plimf wobble")
+        [item] = await bot.store.list_log("open")
+        [card] = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
+        await bot.press(VOLUNTEER, card.result, f"q:r:{item.id}")
+        assert "press Start" in bot.last_answer()
+        assert list(bot.api.callback_answers.values())[-1].get("show_alert") is True
+        await bot.settle()
+        assert not bot.api.sent("sendMessage", chat_id=VOLUNTEER_CHAT)[1:]  # no apology in the group
+        assert await bot.store.pending_reply(VOLUNTEER) is None  # nothing left half-started
+        bot.api.start_chat(VOLUNTEER)  # the volunteer presses Start, then Reply again
+        await bot.press(VOLUNTEER, card.result, f"q:r:{item.id}")
+        [prompt] = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER)
+        assert "Send your reply" in prompt.params["text"]
+        assert await bot.store.pending_reply(VOLUNTEER) == item.id
+
+
 async def test_volunteer_attach_and_dismiss(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         await bot.ask("qorp vendle snib")

@@ -14,6 +14,7 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
 from bot.knowledge import KnowledgeError
@@ -25,6 +26,9 @@ from bot.telegram.services import services
 log = logging.getLogger(__name__)
 PAGE = 5
 UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
+CANT_WRITE_TO_YOU = (
+    "I can't message you privately yet. Open a chat with me and press Start, then press Reply again."
+)
 
 
 async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
@@ -157,15 +161,20 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     kb = svc.live.current.kb
     if kind == "r":
         await svc.store.start_reply(query.from_user.id, item.id)
+        try:
+            await send_reply(
+                context.bot,
+                query.from_user.id,
+                Reply(
+                    f"Send your reply to <b>#{item.id}</b> as your next message. It goes to the parent as it "
+                    "is. Send /cancel to stop."
+                ),
+            )
+        except Forbidden:  # Telegram lets a bot write only to people who have started it
+            await svc.store.end_reply(query.from_user.id)
+            await query.answer(CANT_WRITE_TO_YOU, show_alert=True)
+            return
         await query.answer()
-        await send_reply(
-            context.bot,
-            query.from_user.id,
-            Reply(
-                f"Send your reply to <b>#{item.id}</b> as your next message. It goes to the parent as it is. "
-                "Send /cancel to stop."
-            ),
-        )
     elif kind == "a" and message:
         await query.answer()
         rows = tuple((Button(label(e.question), "q", f"e:{item.id}:{e.id}"),) for e in kb)
