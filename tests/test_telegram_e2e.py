@@ -226,6 +226,57 @@ async def test_volunteer_attach_and_dismiss(tmp_path: Path) -> None:
         assert "no longer open" in bot.last_answer()
 
 
+def _filler_section(count: int) -> str:
+    """A knowledge file of ``count`` valid entries, to grow the FAQ past Telegram's 100-button keyboard."""
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+    lines = ["section: Filler", "entries:"]
+    for i in range(count):
+        name = f"{words[i % 12]} {words[i // 12 % 12]} {words[i // 144 % 12]}"
+        lines += [
+            f"  - id: filler-{i}",
+            f"    question: What is the {name} form number {i}?",
+            f"    alternatives: [{name} one, {name} two, {name} three, {name} four]",
+            f"    answer: The {name} form is a test entry.",
+            "    sources:",
+            "      - title: GOV.UK",
+            "        url: https://www.gov.uk/",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+async def test_attach_picker_pages_through_a_faq_larger_than_a_keyboard(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(SHIPPED, knowledge)
+    (knowledge / "filler.yaml").write_text(_filler_section(90))
+    every_id = set(load_knowledge(knowledge).entries)
+    assert len(every_id) > 100  # more than one keyboard can hold
+    async with running_bot(tmp_path, knowledge=knowledge) as bot:
+        await bot.ask("zyxt plimf wobble")
+        [item] = await bot.store.list_log("open")
+        [card] = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
+        await bot.press(VOLUNTEER, card.result, f"q:a:{item.id}")
+        [picker] = (await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT, count=2))[1:]
+        seen: list[str] = []
+        page = picker.params
+        while len(seen) <= len(every_id):
+            data = buttons(page)
+            assert len(data) <= 12 and "page" in page["text"]
+            seen += [d.split(":")[3] for d in data if d.startswith(f"q:e:{item.id}:")]
+            rows = page["reply_markup"]["inline_keyboard"]
+            forward = [b["callback_data"] for row in rows for b in row if "Next" in b["text"]]
+            if not forward:
+                break
+            edits = len(bot.api.sent("editMessageText"))
+            await bot.press(VOLUNTEER, picker.result, forward[0])
+            page = (await bot.api.wait_for("editMessageText", count=edits + 1))[-1].params
+        assert sorted(seen) == sorted(every_id)  # every answer on exactly one page
+        assert "Prev" in str(page["reply_markup"])  # the last page leads back
+        await bot.press(VOLUNTEER, picker.result, f"q:a:{item.id}:999")
+        assert "not valid" in bot.last_answer()
+        await bot.press(VOLUNTEER, picker.result, f"q:e:{item.id}:filler-89")
+        assert (await bot.store.get_log(item.id)).status == "attached"
+
+
 async def test_outsiders_get_nothing_from_staff_commands(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         await bot.ask("zyxt plimf wobble")

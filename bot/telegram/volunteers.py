@@ -1,7 +1,8 @@
 """Handlers for volunteers (the queue: reply, attach, dismiss) and admins (reload, stats).
 
 Anyone not configured gets exactly the reply an unknown command gets, and the attempt is logged
-without its text, so the commands reveal nothing about themselves.
+without its text, so the commands reveal nothing about themselves. Staff too get that reply outside a
+private chat and the volunteer chat.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from telegram.constants import ChatType
 from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
-from bot.knowledge import KnowledgeError
+from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.replies import Button, Reply, escape, is_number, label, render_entry
 from bot.store import LogItem
 from bot.telegram.send import edit_reply, send_reply
@@ -25,6 +26,7 @@ from bot.telegram.services import services
 
 log = logging.getLogger(__name__)
 PAGE = 5
+ATTACH_PAGE = 10  # answers per page of the attach picker
 UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
 CANT_WRITE_TO_YOU = (
     "I can't message you privately yet. Open a chat with me and press Start, then press Reply again."
@@ -53,6 +55,15 @@ def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return services(context).settings.is_admin(user.id if user else None)
 
 
+def _staff_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Staff commands and buttons work only in a private chat or in FAQBOT_VOLUNTEER_CHAT, so parents'
+    questions are never posted to some other group a volunteer happens to be in."""
+    chat = update.effective_chat
+    if chat is None:
+        return False
+    return chat.type == ChatType.PRIVATE or chat.id == services(context).settings.volunteer_chat
+
+
 Handler = Callable[..., Awaitable[None]]
 
 
@@ -66,7 +77,7 @@ def staff_only(
         async def guarded(
             update: Update, context: ContextTypes.DEFAULT_TYPE, *args: Any, **kwargs: Any
         ) -> None:
-            if not allowed(update, context):
+            if not allowed(update, context) or not _staff_place(update, context):
                 await _refuse(update, context, what)
                 return
             await handler(update, context, *args, **kwargs)
@@ -91,6 +102,23 @@ def _item_reply(item: LogItem) -> Reply:
         ),
     )
     return Reply(text, buttons)
+
+
+def _attach_picker(item_id: int, kb: KnowledgeBase, page: int) -> Reply | None:
+    """One page of the "attach to which answer?" list, with Prev/Next: Telegram takes at most 100 buttons
+    in a keyboard, and the FAQ may grow past that. None for a page that does not exist."""
+    entries = list(kb)
+    pages = max(1, -(-len(entries) // ATTACH_PAGE))
+    if not 0 <= page < pages:
+        return None
+    shown = entries[page * ATTACH_PAGE : (page + 1) * ATTACH_PAGE]
+    rows: list[tuple[Button, ...]] = [(Button(label(e.question), "q", f"e:{item_id}:{e.id}"),) for e in shown]
+    nav = [Button("◀ Prev", "q", f"a:{item_id}:{page - 1}")] if page > 0 else []
+    nav += [Button("Next ▶", "q", f"a:{item_id}:{page + 1}")] if page + 1 < pages else []
+    if nav:
+        rows.append(tuple(nav))
+    where = f" (page {page + 1} of {pages})" if pages > 1 else ""
+    return Reply(f"Attach <b>#{item_id}</b> to which answer?{where}", tuple(rows))
 
 
 async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> None:
@@ -137,8 +165,8 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int 
 
 @staff_only(_is_volunteer, "a volunteer button")
 async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (then ``q:e:ID:ENTRY``), ``q:d:ID`` dismiss,
-    ``q:m:OFFSET`` next page."""
+    """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (pages ``q:a:ID:PAGE``, then ``q:e:ID:ENTRY``),
+    ``q:d:ID`` dismiss, ``q:m:OFFSET`` next page."""
     query = update.callback_query
     if query is None or query.data is None:
         return
@@ -175,12 +203,18 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             await query.answer(CANT_WRITE_TO_YOU, show_alert=True)
             return
         await query.answer()
-    elif kind == "a" and message:
+    elif kind == "a" and message and len(parts) == 3:
         await query.answer()
-        rows = tuple((Button(label(e.question), "q", f"e:{item.id}:{e.id}"),) for e in kb)
-        await send_reply(
-            context.bot, message.chat_id, Reply(f"Attach <b>#{item.id}</b> to which answer?", rows)
-        )
+        picker = _attach_picker(item.id, kb, 0)
+        assert picker is not None  # page 0 always exists
+        await send_reply(context.bot, message.chat_id, picker)
+    elif kind == "a" and message and len(parts) == 4 and is_number(parts[3]) and len(parts[3]) <= 4:
+        picker = _attach_picker(item.id, kb, int(parts[3]))
+        if picker is None:
+            await query.answer("That button is not valid.", show_alert=True)
+            return
+        await query.answer()
+        await edit_reply(context.bot, message, picker)
     elif kind == "e" and len(parts) == 4:
         entry = kb.get(parts[3])
         if entry is None:
