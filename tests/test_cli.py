@@ -45,7 +45,8 @@ def test_match_json_line_contract() -> None:
     assert len(out) == len(lines)
     for obj in out:
         assert set(obj) == {"id", "score", "suggestions"}
-        assert 0.0 <= obj["score"] <= 1.0 and len(obj["suggestions"]) <= 3
+        assert 0.0 <= obj["score"] <= 1.0
+        assert len(obj["suggestions"]) <= 3
     assert out[0]["id"] == "school-census"
     assert out[1] == {"id": None, "score": 0.0, "suggestions": []}
     assert out[2]["id"] is None  # small talk
@@ -65,12 +66,14 @@ def test_match_json_a_thousand_lines_and_odd_bytes() -> None:
 def test_match_json_windows_line_endings() -> None:
     run = faqbot("match", "--json", stdin="what is a upn\r\n\r\n")
     out = [json.loads(line) for line in run.stdout.splitlines()]
-    assert out[0]["id"] == "upn" and out[1]["id"] is None
+    assert out[0]["id"] == "upn"
+    assert out[1]["id"] is None
 
 
 def test_check_exit_codes(tmp_path: Path) -> None:
     ok = faqbot("check")
-    assert ok.returncode == 0 and f"{len(load_knowledge(SHIPPED).entries)} entries" in ok.stdout
+    assert ok.returncode == 0
+    assert f"{len(load_knowledge(SHIPPED).entries)} entries" in ok.stdout
     bad = write_knowledge(tmp_path, {"s.yaml": VALID_ENTRY.replace("answer:", "anwser:")})
     run = faqbot("check", str(bad))
     assert run.returncode == 1
@@ -81,13 +84,16 @@ def test_match_with_broken_knowledge_fails_cleanly(tmp_path: Path) -> None:
     bad = write_knowledge(tmp_path, {"s.yaml": "section: [oops\n"})
     run = faqbot("match", "--json", "--knowledge", str(bad), stdin="hello\n")
     assert run.returncode == 1
-    assert "YAML syntax error" in run.stderr and "Traceback" not in run.stderr
+    assert "YAML syntax error" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_ask_prints_answer_and_sources() -> None:
     run = faqbot("ask", "what is a unique pupil number")
     assert run.returncode == 0
-    assert "Sources" in run.stdout and "https://" in run.stdout and "<b>" not in run.stdout
+    assert "Sources" in run.stdout
+    assert "https://" in run.stdout
+    assert "<b>" not in run.stdout
 
 
 def test_chat_session() -> None:
@@ -105,11 +111,14 @@ def test_chat_survives_end_of_input() -> None:
 def test_run_without_token_explains_what_to_do(tmp_path: Path) -> None:
     run = faqbot("run", env={"TELEGRAM_BOT_TOKEN": "", "FAQBOT_DB": str(tmp_path / "x.sqlite3")})
     assert run.returncode == 2
-    assert "@BotFather" in run.stderr and "faqbot chat" in run.stderr and "Traceback" not in run.stderr
+    assert "@BotFather" in run.stderr
+    assert "faqbot chat" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_run_with_bad_config_lists_every_problem(tmp_path: Path) -> None:
     env = {"TELEGRAM_BOT_TOKEN": "123:abc", "FAQBOT_RETENTION_DAYS": "soon", "FAQBOT_ADMINS": "alice"}
     run = faqbot("run", env=env)
     assert run.returncode == 2
-    assert "FAQBOT_RETENTION_DAYS" in run.stderr and "FAQBOT_ADMINS" in run.stderr
+    assert "FAQBOT_RETENTION_DAYS" in run.stderr
+    assert "FAQBOT_ADMINS" in run.stderr

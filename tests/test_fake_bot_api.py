@@ -80,7 +80,8 @@ async def test_bare_bot_methods(api: FakeBotAPI) -> None:
         second = await bot.send_message(42, "<b>bold</b> &amp; more", parse_mode=ParseMode.HTML)
         other = await bot.send_message(7, "elsewhere")
         assert (first.message_id, second.message_id, other.message_id) == (1, 2, 1)
-        assert first.chat.type == "private" and first.from_user.id == me.id
+        assert first.chat.type == "private"
+        assert first.from_user.id == me.id
         assert first.reply_markup == KEYBOARD
         assert second.text == "bold & more"  # Telegram stores the rendered text
         params = api.sent(chat_id=42)
@@ -165,7 +166,8 @@ async def test_bot_api_validation(api: FakeBotAPI) -> None:
         with pytest.raises(BadRequest, match=r"(?i)not modified"):
             await bot.edit_message_text("same", chat_id=1, message_id=msg.message_id, reply_markup=KEYBOARD)
         edited = await bot.edit_message_text("changed", chat_id=1, message_id=msg.message_id)
-        assert edited.text == "changed" and edited.reply_markup is None  # omitting the keyboard drops it
+        assert edited.text == "changed"
+        assert edited.reply_markup is None  # omitting the keyboard drops it
         assert api.message(1, msg.message_id)["text"] == "changed"
         assert await bot.edit_message_reply_markup(1, msg.message_id, reply_markup=KEYBOARD)
         assert api.message(1, msg.message_id)["reply_markup"] == KEYBOARD.to_dict()
@@ -194,7 +196,8 @@ async def test_long_polling_offsets_limit_and_timeout(api: FakeBotAPI) -> None:
         await asyncio.sleep(0.1)
         api.inject_message(5, "/start", chat_id=-100, chat_type="group")
         [update] = await asyncio.wait_for(poll, 2)
-        assert update.message.chat.type == "group" and update.message.text == "/start"
+        assert update.message.chat.type == "group"
+        assert update.message.text == "/start"
         assert update.message.entities[0].type == "bot_command"
 
         # allowed_updates filters (and is remembered by later calls that omit it).
@@ -240,7 +243,8 @@ async def test_application_echo_polling(api: FakeBotAPI) -> None:
         await api.wait_consumed()
     assert set(api.delivery_counts.values()) == {1}  # offsets honoured: each update fetched once
     assert len(api.sent()) == 4
-    assert api.sent("getMe") and api.sent("deleteWebhook")
+    assert api.sent("getMe")
+    assert api.sent("deleteWebhook")
 
 
 # PTB 22.8's RetryAfter.__init__ itself reads .retry_after, warning unless PTB_TIMEDELTA=1 is set.
@@ -313,7 +317,9 @@ async def test_callback_query_reaches_handler(api: FakeBotAPI) -> None:
         [edit] = await api.wait_for("editMessageText")
         assert edit.params["text"] == "You chose v:yes"
     message = api.message(77, edit.params["message_id"])
-    assert message is not None and message["text"] == "You chose v:yes" and "reply_markup" not in message
+    assert message is not None
+    assert message["text"] == "You chose v:yes"
+    assert "reply_markup" not in message
 
 
 async def test_wait_for_times_out_with_recent_calls(api: FakeBotAPI) -> None:

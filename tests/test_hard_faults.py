@@ -61,7 +61,8 @@ async def _assert_each_answered_once(bot: Running, chats: list[int]) -> None:
     for chat in chats:
         replies = _replies(bot, chat)
         assert len(replies) == 1, [r["text"][:60] for r in replies]
-        assert "Sources" in replies[0]["text"] and SORRY not in replies[0]["text"]
+        assert "Sources" in replies[0]["text"]
+        assert SORRY not in replies[0]["text"]
 
 
 async def _wait_for_new_call(api: FakeBotAPI, method: str, seen: int, timeout: float = 5.0) -> None:
@@ -110,7 +111,9 @@ async def test_server_errors_are_retried(tmp_path: Path) -> None:
         chats = await _ask_many(bot, ANSWERABLE[:3])
         await _assert_each_answered_once(bot, chats)
         statuses = [c.status for c in bot.api.calls if c.method == "sendMessage"]
-        assert statuses.count(500) == 2 and statuses.count(502) == 1 and statuses.count(200) == 3
+        assert statuses.count(500) == 2
+        assert statuses.count(502) == 1
+        assert statuses.count(200) == 3
 
 
 async def test_server_errors_on_get_updates_are_survived(tmp_path: Path) -> None:
@@ -184,7 +187,8 @@ async def test_dropped_send_response_still_delivers(tmp_path: Path) -> None:
         assert "Sources" in reply["text"]
         await bot.settle()
         delivered = bot.api.bot_messages(chat)
-        assert 1 <= len(delivered) <= 2 and all("Sources" in m["text"] for m in delivered)
+        assert 1 <= len(delivered) <= 2
+        assert all("Sources" in m["text"] for m in delivered)
         assert "Sources" in (await bot.ask(ANSWERABLE[1], user=chat))["text"]
 
 
@@ -192,7 +196,7 @@ async def test_dropped_send_response_still_delivers(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "method, question, error",
+    ("method", "question", "error"),
     [
         ("count_answer", "what is a unique pupil number?", RuntimeError("boom")),
         ("log_question", "zyxt plimf wobble", StoreError("the database is locked")),

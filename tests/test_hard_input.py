@@ -213,7 +213,8 @@ def test_matcher_never_fails_and_stays_in_range(snap: Snapshot, text: str) -> No
     ids = [e.id for e in m.suggestions]
     assert len(set(ids)) == len(ids)
     if m.outcome is Outcome.ANSWER:
-        assert m.entry is not None and m.entry.id not in ids
+        assert m.entry is not None
+        assert m.entry.id not in ids
     else:
         assert m.entry is None
     if m.outcome is Outcome.SUGGEST:
@@ -226,7 +227,8 @@ def test_matcher_never_fails_and_stays_in_range(snap: Snapshot, text: str) -> No
         assert m.outcome is Outcome.EMPTY
     assert snap.match(text) == m  # deterministic
     for score, index in snap.matcher.scores(text):
-        assert score >= 0.0 and 0 <= index < len(snap.kb)
+        assert score >= 0.0
+        assert 0 <= index < len(snap.kb)
 
 
 @FAST
@@ -328,7 +330,8 @@ def test_every_outcome_renders_valid_html(kb: KnowledgeBase, data: st.DataObject
         assert_sendable(reply.html)
         assert_buttons_ok(reply)
     answer = render_match(matches[0], kb)
-    assert answer.entry_id == entry.id and len(answer.buttons) <= 5
+    assert answer.entry_id == entry.id
+    assert len(answer.buttons) <= 5
     assert [b.data for b in answer.buttons[0]] == [f"fb:up:{entry.id}", f"fb:dn:{entry.id}"]
 
 
@@ -336,7 +339,8 @@ def test_every_entry_section_and_topic_list_is_sendable(kb: KnowledgeBase) -> No
     for entry in kb:
         reply = render_entry(entry, kb)
         text = " ".join(visible(p) for p in assert_sendable(reply.html))
-        assert "Sources" in text and html.unescape(escape(entry.question)) in text
+        assert "Sources" in text
+        assert html.unescape(escape(entry.question)) in text
         assert_buttons_ok(reply)
     assert_buttons_ok(render_sections(kb))
     for i in range(len(kb.sections)):
@@ -344,7 +348,8 @@ def test_every_entry_section_and_topic_list_is_sendable(kb: KnowledgeBase) -> No
         assert section is not None
         assert_sendable(section.html)
         assert_buttons_ok(section)
-    assert render_section(kb, len(kb.sections)) is None and render_section(kb, -1) is None
+    assert render_section(kb, len(kb.sections)) is None
+    assert render_section(kb, -1) is None
 
 
 # Author markup: anything an author can type, including stray or crossing ** and [..](..) pieces
@@ -375,7 +380,8 @@ def test_author_markup_becomes_valid_html_and_nothing_else(text: str) -> None:
     # only https links and bold are ever produced; everything typed is shown as typed
     assert not re.search(r"<(?!/?(?:b|a)[ >])", out)
     assert "javascript:" not in "".join(re.findall(r'href="([^"]*)"', out))
-    assert out.count("<b>") == out.count("</b>") and out.count("<a ") == out.count("</a>")
+    assert out.count("<b>") == out.count("</b>")
+    assert out.count("<a ") == out.count("</a>")
 
 
 @pytest.mark.parametrize(
@@ -576,5 +582,6 @@ async def test_volunteer_reply_to_a_long_multi_line_question_is_delivered(tmp_pa
         bot.api.inject_message(VOLUNTEER, "Schools may not sell photos. " * 10)
         await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER, count=2, include_failed=True)
         texts = bot.texts(PARENT)
-        assert any("A volunteer replied" in t for t in texts) and "sell photos" in texts[-1]
+        assert any("A volunteer replied" in t for t in texts)
+        assert "sell photos" in texts[-1]
         assert (await bot.store.get_log(item.id)).status == "answered"

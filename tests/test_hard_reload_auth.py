@@ -82,7 +82,8 @@ async def test_reload_under_load_never_mixes_or_loses_replies(tmp_path: Path) ->
     knowledge = tmp_path / "knowledge"
     shutil.copytree(SHIPPED, knowledge)
     recorded, sharing = knowledge / "recorded.yaml", knowledge / "sharing.yaml"
-    assert recorded.read_text().count(OLD_UPN) == 1 and sharing.read_text().count(OLD_NPD) == 1
+    assert recorded.read_text().count(OLD_UPN) == 1
+    assert sharing.read_text().count(OLD_NPD) == 1
     async with running_bot(tmp_path, knowledge=knowledge, flood_per_minute=1000) as bot:
         api = bot.api
         old = bot.live.current
@@ -132,7 +133,8 @@ async def test_reload_under_load_never_mixes_or_loses_replies(tmp_path: Path) ->
             api.inject_message(ADMIN, "/reload")
             second = (await api.wait_for("sendMessage", chat_id=ADMIN, count=2, timeout=10))[1]
             broken_done.set()
-            assert "NOT reloaded" in second.params["text"] and "broken.yaml" in second.params["text"]
+            assert "NOT reloaded" in second.params["text"]
+            assert "broken.yaml" in second.params["text"]
             assert bot.live.current is new  # the broken FAQ changed nothing
             await asyncio.wait_for(task, 15)
             await wait_until(
@@ -154,7 +156,9 @@ async def test_reload_under_load_never_mixes_or_loses_replies(tmp_path: Path) ->
         for key, [call] in by_question.items():
             text, asked_at = injected[key]
             reply = call.params["text"]
-            assert SORRY not in reply and "NOT reloaded" not in reply and "Reloaded" not in reply
+            assert SORRY not in reply
+            assert "NOT reloaded" not in reply
+            assert "Reloaded" not in reply
             version = _version(reply, call.params)
             if "upn" in text or "national pupil" in text:
                 assert version is not None, (text, reply[:200])
@@ -163,7 +167,8 @@ async def test_reload_under_load_never_mixes_or_loses_replies(tmp_path: Path) ->
                     assert version == "old", text  # answered before anyone asked for a reload
                 if asked_at > first.time:
                     assert version == "new", text  # asked after the reload was reported
-        assert versions["old"] >= 2 and versions["new"] >= 2, versions
+        assert versions["old"] >= 2, versions
+        assert versions["new"] >= 2, versions
         assert len(api.sent("sendMessage", chat_id=ADMIN)) == 2
 
 
@@ -314,7 +319,8 @@ async def test_forged_callback_data_is_refused_politely_without_state_change(tmp
         await bot.store.set_status(other_id, "dismissed")
         topics = await bot.ask("/topics", user=PARENT)
         message = bot.api.bot_messages(PARENT)[-1]
-        assert message["text"] == "Choose a topic:" and topics["text"] == "Choose a topic:"
+        assert message["text"] == "Choose a topic:"
+        assert topics["text"] == "Choose a topic:"
         db_before = _dump(bot.settings.db_path)
         output_before = _bot_output(bot)
 
@@ -347,7 +353,8 @@ async def test_forged_callback_data_is_refused_politely_without_state_change(tmp
         }
         for data, expected in volunteer_forgeries.items():
             answer = await _press(bot, VOLUNTEER, card, data)
-            assert answer is not None and expected in (answer.get("text") or ""), (data, answer)
+            assert answer is not None, data
+            assert expected in (answer.get("text") or ""), (data, answer)
             assert answer.get("show_alert") is True, (data, answer)
         await bot.settle()
         assert _dump(bot.settings.db_path) == db_before
@@ -358,7 +365,7 @@ async def test_forged_callback_data_is_refused_politely_without_state_change(tmp
 
 
 @pytest.mark.parametrize(
-    "user, data", [(PARENT, "sec:²"), (PARENT, "sec:1²"), (VOLUNTEER, "q:d:²"), (VOLUNTEER, "q:m:①")]
+    ("user", "data"), [(PARENT, "sec:²"), (PARENT, "sec:1²"), (VOLUNTEER, "q:d:²"), (VOLUNTEER, "q:m:①")]
 )
 async def test_unicode_digits_in_callback_data_are_refused_politely(
     tmp_path: Path, user: int, data: str
@@ -367,6 +374,7 @@ async def test_unicode_digits_in_callback_data_are_refused_politely(
         await bot.ask("/topics", user=user)
         message = bot.api.bot_messages(user)[-1]
         answer = await _press(bot, user, message, data)
-        assert answer is not None and answer.get("show_alert") is True, answer
+        assert answer is not None
+        assert answer.get("show_alert") is True, answer
         await bot.settle()
         assert not any(SORRY in t for t in bot.texts(user))

@@ -104,7 +104,8 @@ def test_too_few_alternatives(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:
     errs = errors_for(tmp_path, VALID_ENTRY.replace("question: What is the first entry?", "question: [oops"))
-    assert len(errs) == 1 and re.match(r"section\.yaml:\d+: YAML syntax error", errs[0]), errs
+    assert len(errs) == 1, errs
+    assert re.match(r"section\.yaml:\d+: YAML syntax error", errs[0]), errs
 
 
 def test_never_half_loads(tmp_path: Path) -> None:

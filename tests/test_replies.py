@@ -77,19 +77,21 @@ def test_short_text_is_not_split() -> None:
 
 
 def test_button_data_limit_is_enforced() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="callback data over"):
         _ = Button("x", "a", "y" * 80).data
 
 
 def test_render_outcomes(kb) -> None:
     entry = kb.get("upn")
     answer = render_match(Match(Outcome.ANSWER, 0.9, entry=entry), kb)
-    assert answer.entry_id == "upn" and "Sources" in answer.html
+    assert answer.entry_id == "upn"
+    assert "Sources" in answer.html
     assert any(b.data == "fb:up:upn" for row in answer.buttons for b in row)
     suggest = render_match(Match(Outcome.SUGGEST, 0.3, suggestions=(entry,)), kb)
     assert [b.data for row in suggest.buttons for b in row] == ["a:upn", "none"]
     unknown = render_match(Match(Outcome.UNKNOWN, 0.0), kb)
-    assert "don't know" in unknown.html and "volunteers" in unknown.html
+    assert "don't know" in unknown.html
+    assert "volunteers" in unknown.html
     assert render_sections(kb).buttons
 
 

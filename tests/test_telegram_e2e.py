@@ -27,7 +27,8 @@ async def test_start_sets_commands_and_welcomes(tmp_path: Path) -> None:
         commands = {c["command"] for c in bot.api.sent("setMyCommands")[0]["commands"]}
         assert {"start", "topics", "help", "privacy", "forget", "volunteer"} <= commands
         reply = await bot.ask("/start")
-        assert "volunteers" in reply["text"] and "not legal advice" in reply["text"]
+        assert "volunteers" in reply["text"]
+        assert "not legal advice" in reply["text"]
         assert buttons(reply) == ["topics"]
         assert "/topics" in (await bot.ask("/help"))["text"]
 
@@ -36,7 +37,8 @@ async def test_question_gets_answer_sources_and_buttons(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         reply = await bot.ask("what is a unique pupil number?")
         assert reply["parse_mode"] == "HTML"
-        assert "Sources" in reply["text"] and '<a href="https://' in reply["text"]
+        assert "Sources" in reply["text"]
+        assert '<a href="https://' in reply["text"]
         data = buttons(reply)
         assert data[:2] == ["fb:up:upn", "fb:dn:upn"]
         assert any(d.startswith("a:") for d in data[2:])
@@ -82,10 +84,14 @@ async def test_a_failed_volunteer_notice_is_logged_and_the_parent_still_answered
 async def test_unknown_question_is_logged_and_volunteers_told(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         reply = await bot.ask("recipe for banana bread please, reach me on mum@example.com or 07700 900123")
-        assert "don't know" in reply["text"] and "volunteers" in reply["text"]
+        assert "don't know" in reply["text"]
+        assert "volunteers" in reply["text"]
         items = await bot.store.list_log("open")
-        assert len(items) == 1 and "[email]" in items[0].text and "example.com" not in items[0].text
-        assert "[phone]" in items[0].text and "900123" not in items[0].text
+        assert len(items) == 1
+        assert "[email]" in items[0].text
+        assert "example.com" not in items[0].text
+        assert "[phone]" in items[0].text
+        assert "900123" not in items[0].text
         notice = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
         assert "[email]" in notice[0].params["text"]
         assert "q:r:" in "".join(buttons(notice[0].params))
@@ -95,11 +101,14 @@ async def test_did_you_mean_and_none_of_these(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         reply = await bot.ask("data")
         data = buttons(reply)
-        assert data[-1] == "none" and all(d.startswith("a:") for d in data[:-1]) and len(data) >= 2
+        assert data[-1] == "none"
+        assert all(d.startswith("a:") for d in data[:-1])
+        assert len(data) >= 2
         msg = bot.api.bot_messages(PARENT)[-1]
         await bot.press(PARENT, msg, "none")
         items = await bot.store.list_log("open")
-        assert [i.reason for i in items] == ["none_of_these"] and items[0].text == "data"
+        assert [i.reason for i in items] == ["none_of_these"]
+        assert items[0].text == "data"
         await bot.press(PARENT, msg, data[0])  # a suggestion opens the answer
         await bot.api.wait_for("sendMessage", chat_id=PARENT, count=3)
         assert "Sources" in bot.texts(PARENT)[-1]
@@ -109,12 +118,14 @@ async def test_topics_navigation_and_stale_buttons(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         reply = await bot.ask("/topics")
         sections = buttons(reply)
-        assert sections and all(d.startswith("sec:") for d in sections)
+        assert sections
+        assert all(d.startswith("sec:") for d in sections)
         msg = bot.api.bot_messages(PARENT)[-1]
         await bot.press(PARENT, msg, sections[0])
         edit = (await bot.api.wait_for("editMessageText"))[0].params
         entries = buttons(edit)
-        assert entries[-1] == "topics" and entries[0].startswith("a:")
+        assert entries[-1] == "topics"
+        assert entries[0].startswith("a:")
         await bot.press(PARENT, msg, "a:no-such-entry")
         assert "out of date" in bot.last_answer()
         await bot.press(PARENT, msg, "sec:99")
@@ -128,9 +139,11 @@ async def test_feedback(tmp_path: Path) -> None:
         await bot.press(PARENT, msg, "fb:up:school-census")
         await bot.press(PARENT, msg, "fb:dn:school-census")
         stats = await bot.store.stats(1)
-        assert stats.feedback_up == {"school-census": 1} and stats.feedback_down == {"school-census": 1}
+        assert stats.feedback_up == {"school-census": 1}
+        assert stats.feedback_down == {"school-census": 1}
         items = await bot.store.list_log("open")
-        assert items[0].reason == "feedback" and items[0].text == "what is the school census"
+        assert items[0].reason == "feedback"
+        assert items[0].text == "what is the school census"
 
 
 async def test_smalltalk_non_text_and_unknown_command(tmp_path: Path) -> None:
@@ -218,7 +231,8 @@ async def test_volunteer_attach_and_dismiss(tmp_path: Path) -> None:
         await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT, count=3)
         await bot.press(VOLUNTEER, card, f"q:e:{second.id}:census-data-items")
         got = await bot.api.wait_for("sendMessage", chat_id=OTHER_PARENT, count=3)
-        assert "A volunteer found an answer" in got[-2].params["text"] and "Sources" in got[-1].params["text"]
+        assert "A volunteer found an answer" in got[-2].params["text"]
+        assert "Sources" in got[-1].params["text"]
         assert (await bot.store.suggestions()) == {"census-data-items": [second.text]}
         await bot.press(VOLUNTEER, card, f"q:d:{first.id}")
         assert (await bot.store.get_log(first.id)).status == "dismissed"
@@ -260,7 +274,8 @@ async def test_attach_picker_pages_through_a_faq_larger_than_a_keyboard(tmp_path
         page = picker.params
         while len(seen) <= len(every_id):
             data = buttons(page)
-            assert len(data) <= 12 and "page" in page["text"]
+            assert len(data) <= 12
+            assert "page" in page["text"]
             seen += [d.split(":")[3] for d in data if d.startswith(f"q:e:{item.id}:")]
             rows = page["reply_markup"]["inline_keyboard"]
             forward = [b["callback_data"] for row in rows for b in row if "Next" in b["text"]]
@@ -309,7 +324,8 @@ async def test_reload_valid_and_broken(tmp_path: Path) -> None:
         assert "(EYC-REV)" in (await bot.ask("what is the early years census"))["text"]
         (knowledge / "broken.yaml").write_text("section: Broken\nentries:\n  - id: Bad Id\n")
         reply = await bot.ask("/reload", user=ADMIN)
-        assert "NOT reloaded" in reply["text"] and "broken.yaml:3" in reply["text"]
+        assert "NOT reloaded" in reply["text"]
+        assert "broken.yaml:3" in reply["text"]
         assert "Sources" in (await bot.ask("what is a upn"))["text"]  # the old FAQ still answers
 
 
@@ -318,7 +334,8 @@ async def test_stats_for_admin(tmp_path: Path) -> None:
         await bot.ask("what is a upn")
         await bot.ask("how do i bake bread")
         reply = await bot.ask("/stats", user=ADMIN)
-        assert "Last 7 days" in reply["text"] and "upn: 1 answered" in reply["text"]
+        assert "Last 7 days" in reply["text"]
+        assert "upn: 1 answered" in reply["text"]
         assert "Unanswered: 1" in reply["text"]
 
 
