@@ -15,6 +15,7 @@ edits, 4096-character and 64-byte ``callback_data`` limits, at most 100 inline b
 Conflict for overlapping ``getUpdates``, and 403 "bot can't initiate conversation with a user" for a private
 chat whose user never wrote to the bot (``FakeBotAPI(private_chats_need_start=False)`` turns that off;
 ``start_chat(user)`` is a user pressing Start, or writing by a route the fake does not see: a webhook).
+``FakeBotAPI(flood_limit=True)`` answers 429 past 30 messages a second, as Telegram does.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_INLINE_BUTTONS = 100
 MAX_INLINE_ROW = 8
 CANT_INITIATE = "Forbidden: bot can't initiate conversation with a user"
+# Telegram's broadcast limit: "avoid sending more than 30 messages per second" (Bot FAQ), enforced with 429.
+MESSAGES_PER_SECOND = 30
+FLOOD_BURST = 10  # extra messages a short burst may carry: clients that keep to 30 a second still bunch up
+SENDING_METHODS = frozenset({"sendmessage", "editmessagetext", "editmessagereplymarkup"})
 
 # Bot API parameters that are plain strings: never JSON-decode these form values ("123" must stay "123").
 STRING_PARAMS = frozenset(
@@ -203,10 +208,19 @@ class FakeBotAPI:
     )
 
     def __init__(
-        self, token: str = TOKEN, *, bot_username: str = BOT_USERNAME, private_chats_need_start: bool = True
+        self,
+        token: str = TOKEN,
+        *,
+        bot_username: str = BOT_USERNAME,
+        private_chats_need_start: bool = True,
+        flood_limit: bool = False,
     ) -> None:
         self.token = token
         self.private_chats_need_start = private_chats_need_start
+        # Opt in to real 429s: a token bucket refilled at 30 messages a second, holding FLOOD_BURST more.
+        self.flood_limit = flood_limit
+        self._flood_tokens = float(MESSAGES_PER_SECOND + FLOOD_BURST)
+        self._flood_time = 0.0
         self.bot_user: dict[str, Any] = {
             "id": int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else BOT_ID,
             "is_bot": True,
@@ -681,6 +695,8 @@ class FakeBotAPI:
         fault = self._take(self._faults, call.method, call.params)
         if fault is not None and fault.kind == "fail":
             raise BotAPIError(fault.status, fault.description, fault.parameters)
+        if self.flood_limit and call.method.lower() in SENDING_METHODS:
+            self._spend_flood_token()
         if fault is not None and not fault.after_processing:
             await self._drop(request, call)
         if handler is None:
@@ -692,6 +708,16 @@ class FakeBotAPI:
             call.result = result
             await self._drop(request, call)
         return result
+
+    def _spend_flood_token(self) -> None:
+        now = time.monotonic()
+        capacity = MESSAGES_PER_SECOND + FLOOD_BURST
+        elapsed = now - self._flood_time if self._flood_time else 0.0
+        self._flood_tokens = min(capacity, self._flood_tokens + elapsed * MESSAGES_PER_SECOND)
+        self._flood_time = now
+        if self._flood_tokens < 1:
+            raise BotAPIError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        self._flood_tokens -= 1
 
     async def _drop(self, request: web.Request, call: Call) -> None:
         call.status = "dropped"

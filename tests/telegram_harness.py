@@ -120,9 +120,10 @@ async def stop_faqbot(proc: asyncio.subprocess.Process, *, graceful: bool = True
 
 @asynccontextmanager
 async def running_bot(
-    tmp_path: Path, knowledge: Path | None = None, **overrides: Any
+    tmp_path: Path, knowledge: Path | None = None, *, fake: dict[str, Any] | None = None, **overrides: Any
 ) -> AsyncIterator[Running]:
-    async with FakeBotAPI() as api:
+    """The bot with the shipped (or given) FAQ; ``fake``: FakeBotAPI options; ``overrides``: Settings."""
+    async with FakeBotAPI(**(fake or {})) as api:
         settings = Settings(
             token=api.token,
             api_url=api.base_url,

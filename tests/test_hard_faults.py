@@ -103,6 +103,31 @@ async def test_429_retry_after_is_honoured_and_nothing_is_lost(tmp_path: Path, r
             assert retry.time - call.time >= 0.9, retry.time - call.time
 
 
+@pytest.mark.parametrize("rate_limit", [True, False], ids=["AIORateLimiter", "own-retries"])
+async def test_a_burst_past_telegrams_30_a_second_is_answered_once_each(
+    tmp_path: Path, rate_limit: bool
+) -> None:
+    """The fake refuses (429) past 30 messages a second. PTB's AIORateLimiter keeps under that limit; without
+    it Telegram refuses some replies, and the bot's own retries still deliver every one, once."""
+    users = range(7001, 7081)
+    async with running_bot(
+        tmp_path, rate_limit=rate_limit, flood_per_minute=1000, fake={"flood_limit": True}
+    ) as bot:
+        await bot.api.wait_for("setMyCommands")
+        for user in users:
+            bot.api.inject_message(user, ANSWERABLE[0])
+        await wait_until(lambda: all(_replies(bot, u) for u in users), 30, what=bot.api.describe_calls)
+        await bot.settle()
+        for user in users:
+            [reply] = _replies(bot, user)
+            assert "Sources" in reply["text"]
+        limited = [c for c in bot.api.calls if c.status == 429]
+        if rate_limit:
+            assert not limited  # kept under the limit
+        else:
+            assert limited  # the limit is real
+
+
 async def test_server_errors_are_retried(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         await bot.api.wait_for("setMyCommands")
