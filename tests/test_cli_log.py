@@ -14,7 +14,7 @@ import yaml
 
 from bot.privacy import load_or_create_key
 from bot.store import Store
-from tests.support import run_faqbot
+from tests.support import clean_env, run_faqbot
 
 
 def faqbot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -111,6 +111,7 @@ def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env=clean_env(),
     )
     try:
         assert child.stdout

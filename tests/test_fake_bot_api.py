@@ -152,6 +152,15 @@ async def test_bot_api_validation(api: FakeBotAPI) -> None:
             await bot.send_message(1, "<b>unclosed", parse_mode=ParseMode.HTML)
         with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
             await bot.send_message(1, "1 < 2", parse_mode=ParseMode.HTML)
+        for bad in ("AT&T", "&nbsp;", "<b><i>x</b></i>", "</b>", "<script>x</script>", "<a>x</a>"):
+            with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
+                await bot.send_message(1, bad, parse_mode=ParseMode.HTML)
+        rich = (
+            '<span class="tg-spoiler">s</span> <pre><code class="language-python">x</code></pre> '
+            "<blockquote expandable>q</blockquote> <a href='https://x.org'>l</a> &#128512; &quot;"
+        )
+        shown = await bot.send_message(1, rich, parse_mode=ParseMode.HTML)
+        assert shown.text == 's x q l 😀 "'  # every tag Telegram documents, as Telegram shows it
         with pytest.raises(BadRequest, match=r"(?i)message is too long"):
             await bot.send_message(1, "x" * 4097)
         with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):
@@ -171,7 +180,7 @@ async def test_bot_api_validation(api: FakeBotAPI) -> None:
         assert api.message(1, msg.message_id)["text"] == "changed"
         assert await bot.edit_message_reply_markup(1, msg.message_id, reply_markup=KEYBOARD)
         assert api.message(1, msg.message_id)["reply_markup"] == KEYBOARD.to_dict()
-    assert len(api.delivered) == 1
+    assert len(api.delivered) == 2  # the rich-HTML message and "same"; the refused ones are not delivered
 
 
 async def test_long_polling_offsets_limit_and_timeout(api: FakeBotAPI) -> None:
