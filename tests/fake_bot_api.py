@@ -11,7 +11,11 @@ Usage::
 The server listens on 127.0.0.1 only and answers ``/bot<any token>/<method>`` (method names are
 case-insensitive). It behaves like the real Bot API where that is cheap to do: real long polling with
 offsets, per-chat message ids, HTML ``parse_mode`` validation, "message is not modified" on identical
-edits, 4096-character and 64-byte ``callback_data`` limits, 409 Conflict for overlapping ``getUpdates``.
+edits, 4096-character and 64-byte ``callback_data`` limits, at most 100 inline buttons (8 a row), 409
+Conflict for overlapping ``getUpdates``, and 403 "bot can't initiate conversation with a user" for a private
+chat whose user never wrote to the bot (``FakeBotAPI(private_chats_need_start=False)`` turns that off;
+``start_chat(user)`` is a user pressing Start, or writing by a route the fake does not see: a webhook).
+``FakeBotAPI(flood_limit=True)`` answers 429 past 30 messages a second, as Telegram does.
 """
 
 from __future__ import annotations
@@ -26,17 +30,27 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.telegram_html import HTMLError, visible_text
 
 BOT_ID = 123456
 TOKEN = f"{BOT_ID}:TEST-TOKEN"
 BOT_USERNAME = "test_faq_bot"
 MAX_TEXT_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
+# Telegram's inline keyboard limits (not in the Bot API docs; measured by bot authors): 100 buttons in all,
+# 8 in a row. Past them sendMessage fails with "reply markup is too long".
+MAX_INLINE_BUTTONS = 100
+MAX_INLINE_ROW = 8
+CANT_INITIATE = "Forbidden: bot can't initiate conversation with a user"
+# Telegram's broadcast limit: "avoid sending more than 30 messages per second" (Bot FAQ), enforced with 429.
+MESSAGES_PER_SECOND = 30
+FLOOD_BURST = 10  # extra messages a short burst may carry: clients that keep to 30 a second still bunch up
+SENDING_METHODS = frozenset({"sendmessage", "editmessagetext", "editmessagereplymarkup"})
 
 # Bot API parameters that are plain strings: never JSON-decode these form values ("123" must stay "123").
 STRING_PARAMS = frozenset(
@@ -54,9 +68,6 @@ JSON_PARAMS = frozenset(
 BUTTON_ACTIONS = frozenset(
     """url callback_data web_app login_url switch_inline_query switch_inline_query_current_chat
     switch_inline_query_chosen_chat copy_text callback_game pay""".split()
-)
-HTML_TAGS = frozenset(
-    "b strong i em u ins s strike del span tg-spoiler a code pre blockquote tg-emoji".split()
 )
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -140,62 +151,14 @@ class _Fault:
     after_processing: bool = False
 
 
-class _HTMLChecker(HTMLParser):
-    """Validates Telegram's HTML subset and renders the visible text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=False)
-        self.parts: list[str] = []
-        self.stack: list[str] = []
-
-    def _fail(self, what: str) -> BotAPIError:
-        return bad_request(f"can't parse entities: {what}")
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in HTML_TAGS:
-            raise self._fail(f'Unsupported start tag "{tag}"')
-        if tag == "a" and not dict(attrs).get("href"):
-            raise self._fail('Can\'t find "href" attribute of the "a" tag')
-        self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        raise self._fail(f'Unsupported start tag "{tag}/"')
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack:
-            raise self._fail(f'Unexpected end tag "{tag}"')
-        if self.stack[-1] != tag:
-            raise self._fail(f'Can\'t find end tag corresponding to start tag "{self.stack[-1]}"')
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        if "<" in data:
-            raise self._fail('Unsupported start tag ""')
-        self.parts.append(data)
-
-    def handle_entityref(self, name: str) -> None:
-        table = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-        if name not in table:
-            raise self._fail(f'Unsupported HTML entity "&{name};"')
-        self.parts.append(table[name])
-
-    def handle_charref(self, name: str) -> None:
-        self.parts.append(chr(int(name[1:], 16) if name[:1] in "xX" else int(name)))
-
-    def handle_comment(self, data: str) -> None:
-        raise self._fail('Unsupported start tag "!--"')
-
-
 def render_text(text: str, parse_mode: str | None) -> str:
     """The visible text Telegram stores for ``text`` (HTML is validated and stripped)."""
     if not parse_mode or parse_mode.upper() != "HTML":
         return text
-    checker = _HTMLChecker()
-    checker.feed(text)
-    checker.close()
-    if checker.stack:
-        raise checker._fail(f'Can\'t find end tag corresponding to start tag "{checker.stack[-1]}"')
-    return "".join(checker.parts)
+    try:
+        return visible_text(text)
+    except HTMLError as exc:
+        raise bad_request(f"can't parse entities: {exc}") from None
 
 
 def utf16_len(text: str) -> int:
@@ -244,8 +207,20 @@ class FakeBotAPI:
         "logOut",
     )
 
-    def __init__(self, token: str = TOKEN, *, bot_username: str = BOT_USERNAME) -> None:
+    def __init__(
+        self,
+        token: str = TOKEN,
+        *,
+        bot_username: str = BOT_USERNAME,
+        private_chats_need_start: bool = True,
+        flood_limit: bool = False,
+    ) -> None:
         self.token = token
+        self.private_chats_need_start = private_chats_need_start
+        # Opt in to real 429s: a token bucket refilled at 30 messages a second, holding FLOOD_BURST more.
+        self.flood_limit = flood_limit
+        self._flood_tokens = float(MESSAGES_PER_SECOND + FLOOD_BURST)
+        self._flood_time = 0.0
         self.bot_user: dict[str, Any] = {
             "id": int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else BOT_ID,
             "is_bot": True,
@@ -378,6 +353,10 @@ class FakeBotAPI:
         self._delays.setdefault(method.lower(), []).append(
             _Fault("delay", times, seconds=seconds, chat_id=chat_id)
         )
+
+    def start_chat(self, user_id: int, first_name: str = "User") -> None:
+        """``user_id`` opened a private chat with the bot (pressed Start), so the bot may message them."""
+        self._chats.setdefault(user_id, {"id": user_id, "type": "private", "first_name": first_name})
 
     def clear_faults(self) -> None:
         """Forget every pending fail/drop/delay."""
@@ -634,6 +613,8 @@ class FakeBotAPI:
         for (chat, _), msg in reversed(self._messages.items()):
             if chat == key and msg.get("from", {}).get("id") == self.bot_user["id"]:
                 return copy.deepcopy(msg)
+        if isinstance(key, int) and key > 0:
+            self.start_chat(key)  # a bot message in a private chat means the user started the bot
         chat = self._resolve_chat(chat_id)
         made_up = self._new_message(chat, self.bot_user, {"text": "(made-up bot message)"})
         self._store(made_up)
@@ -714,6 +695,8 @@ class FakeBotAPI:
         fault = self._take(self._faults, call.method, call.params)
         if fault is not None and fault.kind == "fail":
             raise BotAPIError(fault.status, fault.description, fault.parameters)
+        if self.flood_limit and call.method.lower() in SENDING_METHODS:
+            self._spend_flood_token()
         if fault is not None and not fault.after_processing:
             await self._drop(request, call)
         if handler is None:
@@ -725,6 +708,16 @@ class FakeBotAPI:
             call.result = result
             await self._drop(request, call)
         return result
+
+    def _spend_flood_token(self) -> None:
+        now = time.monotonic()
+        capacity = MESSAGES_PER_SECOND + FLOOD_BURST
+        elapsed = now - self._flood_time if self._flood_time else 0.0
+        self._flood_tokens = min(capacity, self._flood_tokens + elapsed * MESSAGES_PER_SECOND)
+        self._flood_time = now
+        if self._flood_tokens < 1:
+            raise BotAPIError(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        self._flood_tokens -= 1
 
     async def _drop(self, request: web.Request, call: Call) -> None:
         call.status = "dropped"
@@ -805,6 +798,8 @@ class FakeBotAPI:
             if not found:
                 raise bad_request("chat not found")
             return found[0]
+        if key > 0 and self.private_chats_need_start:
+            raise BotAPIError(403, CANT_INITIATE)
         chat = (
             {"id": key, "type": "private", "first_name": "User"}
             if key > 0
@@ -863,6 +858,8 @@ class FakeBotAPI:
             raise bad_request(
                 'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'
             )
+        if sum(map(len, rows)) > MAX_INLINE_BUTTONS or any(len(row) > MAX_INLINE_ROW for row in rows):
+            raise bad_request("reply markup is too long")
         for button in itertools.chain.from_iterable(rows):
             if not button.get("text"):
                 raise bad_request("text buttons are unallowed in the inline keyboard")

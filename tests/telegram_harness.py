@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from bot.store import Store
 from bot.telegram.app import build_application
 from tests.conftest import SHIPPED
 from tests.fake_bot_api import FakeBotAPI
+from tests.support import clean_env, wait_until
 
 PARENT = 1001
 OTHER_PARENT = 1002
@@ -56,19 +56,29 @@ class Running:
         self.api.inject_callback(user, data, message=message)
         await self.api.wait_for("answerCallbackQuery", count=before + 1)
 
+    def idle(self) -> bool:
+        """Every injected update fetched and handled, and no Bot API call in flight."""
+        return (
+            not self.api.pending_updates
+            and self.app.update_queue.empty()
+            and self.app.update_processor.current_concurrent_updates == 0
+            and not any(c.status == "pending" and c.method != "getUpdates" for c in self.api.calls)
+        )
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot has finished with everything sent to it, so exact counts can be asserted:
+        idle on several polls in a row (an update between the queue and its handler is not missed)."""
+        await wait_until(self.idle, timeout, hold=5, what=self.api.describe_calls)
+
 
 def buttons(params: dict[str, Any]) -> list[str]:
     markup = params.get("reply_markup") or {}
     return [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
 
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def faqbot_env(api: FakeBotAPI | None, db: Path, **extra: str) -> dict[str, str]:
     """Environment for a ``faqbot run`` process: the fake API (or a closed local port), nothing inherited."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAQBOT_", "TELEGRAM_"))}
-    env.update(
+    env = clean_env(
         TELEGRAM_BOT_TOKEN=api.token if api else "123456:TEST-TOKEN",
         FAQBOT_API_URL=api.base_url if api else "http://127.0.0.1:9/bot",
         FAQBOT_DB=str(db),
@@ -79,8 +89,9 @@ def faqbot_env(api: FakeBotAPI | None, db: Path, **extra: str) -> dict[str, str]
     return env
 
 
-async def start_faqbot(env: dict[str, str], cwd: Path = ROOT) -> asyncio.subprocess.Process:
-    """``faqbot run`` as a real process (stderr piped for the tests that read it)."""
+async def start_faqbot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """``faqbot run`` as a real process (stderr piped for the tests that read it), in ``cwd``: a test's own
+    folder, so that no ``.env`` of the developer's is read."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -109,9 +120,10 @@ async def stop_faqbot(proc: asyncio.subprocess.Process, *, graceful: bool = True
 
 @asynccontextmanager
 async def running_bot(
-    tmp_path: Path, knowledge: Path | None = None, **overrides: Any
+    tmp_path: Path, knowledge: Path | None = None, *, fake: dict[str, Any] | None = None, **overrides: Any
 ) -> AsyncIterator[Running]:
-    async with FakeBotAPI() as api:
+    """The bot with the shipped (or given) FAQ; ``fake``: FakeBotAPI options; ``overrides``: Settings."""
+    async with FakeBotAPI(**(fake or {})) as api:
         settings = Settings(
             token=api.token,
             api_url=api.base_url,

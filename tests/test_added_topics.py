@@ -85,7 +85,8 @@ def test_fresh_questions_reach_their_entry(snap) -> None:
 )
 def test_signposts_leave_the_data_questions_next_to_them_alone(snap, question: str, expected: str) -> None:
     m = snap.match(question)
-    assert m.outcome is Outcome.ANSWER and m.entry is not None, m
+    assert m.outcome is Outcome.ANSWER, m
+    assert m.entry is not None
     assert m.entry.id == expected, m.entry.id
 
 
@@ -103,7 +104,9 @@ def test_out_of_scope_questions_next_to_the_data_ones_get_their_signpost(
     snap, question: str, expected: str
 ) -> None:
     m = snap.match(question)
-    assert m.outcome is Outcome.ANSWER and m.entry is not None and m.entry.id == expected, m
+    assert m.outcome is Outcome.ANSWER, m
+    assert m.entry is not None
+    assert m.entry.id == expected, m
 
 
 def test_each_new_entry_and_signpost_answers_its_own_question(kb, snap) -> None:
@@ -113,6 +116,7 @@ def test_each_new_entry_and_signpost_answers_its_own_question(kb, snap) -> None:
         m = snap.match(kb.get(entry_id).question)
         got = m.entry.id if m.outcome is Outcome.ANSWER and m.entry else None
         if entry_id == "identifiable-or-anonymous":
-            assert got == "names-published" and entry_id in [e.id for e in m.suggestions], m
+            assert got == "names-published", m
+            assert entry_id in [e.id for e in m.suggestions], m
         else:
             assert got == entry_id, (entry_id, got)

@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import re
 from pathlib import Path
 
-from tests.conftest import VALID_ENTRY, shipped_entry_count, write_knowledge
+import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from bot.knowledge import load_knowledge
+from tests.conftest import SHIPPED, VALID_ENTRY, write_knowledge
+from tests.support import run_faqbot as faqbot
 
-
-def faqbot(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
+COMMANDS = ("check", "ask", "match", "chat", "run", "reload", "log")
 
 
 def test_help_lists_every_command() -> None:
     out = faqbot("--help").stdout
-    for command in ("check", "ask", "match", "chat", "run"):
-        assert command in out
+    listed = set(re.findall(r"\b[a-z]+\b", out))  # whole words: "running" is not "run"
+    missing = [c for c in COMMANDS if c not in listed]
+    assert not missing, out
+
+
+def test_subprocesses_ignore_the_developers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FAQBOT_ setting in the shell running the tests must not reach the faqbot under test."""
+    monkeypatch.setenv("FAQBOT_KNOWLEDGE", "/no/such/knowledge")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:from-the-shell")
+    run = faqbot("check")
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_match_json_line_contract() -> None:
@@ -49,7 +45,8 @@ def test_match_json_line_contract() -> None:
     assert len(out) == len(lines)
     for obj in out:
         assert set(obj) == {"id", "score", "suggestions"}
-        assert 0.0 <= obj["score"] <= 1.0 and len(obj["suggestions"]) <= 3
+        assert 0.0 <= obj["score"] <= 1.0
+        assert len(obj["suggestions"]) <= 3
     assert out[0]["id"] == "school-census"
     assert out[1] == {"id": None, "score": 0.0, "suggestions": []}
     assert out[2]["id"] is None  # small talk
@@ -69,12 +66,14 @@ def test_match_json_a_thousand_lines_and_odd_bytes() -> None:
 def test_match_json_windows_line_endings() -> None:
     run = faqbot("match", "--json", stdin="what is a upn\r\n\r\n")
     out = [json.loads(line) for line in run.stdout.splitlines()]
-    assert out[0]["id"] == "upn" and out[1]["id"] is None
+    assert out[0]["id"] == "upn"
+    assert out[1]["id"] is None
 
 
 def test_check_exit_codes(tmp_path: Path) -> None:
     ok = faqbot("check")
-    assert ok.returncode == 0 and f" {shipped_entry_count()} entries" in ok.stdout
+    assert ok.returncode == 0
+    assert f"{len(load_knowledge(SHIPPED).entries)} entries" in ok.stdout
     bad = write_knowledge(tmp_path, {"s.yaml": VALID_ENTRY.replace("answer:", "anwser:")})
     run = faqbot("check", str(bad))
     assert run.returncode == 1
@@ -85,13 +84,16 @@ def test_match_with_broken_knowledge_fails_cleanly(tmp_path: Path) -> None:
     bad = write_knowledge(tmp_path, {"s.yaml": "section: [oops\n"})
     run = faqbot("match", "--json", "--knowledge", str(bad), stdin="hello\n")
     assert run.returncode == 1
-    assert "YAML syntax error" in run.stderr and "Traceback" not in run.stderr
+    assert "YAML syntax error" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_ask_prints_answer_and_sources() -> None:
     run = faqbot("ask", "what is a unique pupil number")
     assert run.returncode == 0
-    assert "Sources" in run.stdout and "https://" in run.stdout and "<b>" not in run.stdout
+    assert "Sources" in run.stdout
+    assert "https://" in run.stdout
+    assert "<b>" not in run.stdout
 
 
 def test_chat_session() -> None:
@@ -109,14 +111,17 @@ def test_chat_survives_end_of_input() -> None:
 def test_run_without_token_explains_what_to_do(tmp_path: Path) -> None:
     run = faqbot("run", env={"TELEGRAM_BOT_TOKEN": "", "FAQBOT_DB": str(tmp_path / "x.sqlite3")})
     assert run.returncode == 2
-    assert "@BotFather" in run.stderr and "faqbot chat" in run.stderr and "Traceback" not in run.stderr
+    assert "@BotFather" in run.stderr
+    assert "faqbot chat" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_run_with_bad_config_lists_every_problem(tmp_path: Path) -> None:
     env = {"TELEGRAM_BOT_TOKEN": "123:abc", "FAQBOT_RETENTION_DAYS": "soon", "FAQBOT_ADMINS": "alice"}
     run = faqbot("run", env=env)
     assert run.returncode == 2
-    assert "FAQBOT_RETENTION_DAYS" in run.stderr and "FAQBOT_ADMINS" in run.stderr
+    assert "FAQBOT_RETENTION_DAYS" in run.stderr
+    assert "FAQBOT_ADMINS" in run.stderr
 
 
 FIRST = "how long does the DfE keep my daughter's data?"
@@ -138,7 +143,8 @@ def test_match_json_is_stateless() -> None:
     run = faqbot("match", "--json", stdin=f"{FIRST}\n{FOLLOW_UP}\n")
     first, second = (json.loads(line) for line in run.stdout.splitlines())
     assert first["id"] == "dfe-retention"
-    assert second["id"] is None and "school-retention" in second["suggestions"]
+    assert second["id"] is None
+    assert "school-retention" in second["suggestions"]
 
 
 def test_ask_offers_a_second_question_and_is_honest_about_other_scripts() -> None:
@@ -146,7 +152,8 @@ def test_ask_offers_a_second_question_and_is_honest_about_other_scripts() -> Non
     assert "What is a unique pupil number (UPN)?" in run.stdout
     assert "Also: Who does the DfE share pupil data with?" in run.stdout
     run = faqbot("ask", "هل يمكنني حذف بيانات ابني؟")
-    assert "only understand English" in run.stdout and "in words" not in run.stdout
+    assert "only understand English" in run.stdout
+    assert "in words" not in run.stdout
 
 
 def test_chat_more_detail_button(tmp_path: Path) -> None:
@@ -159,5 +166,7 @@ def test_chat_more_detail_button(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "[1] ➕ More detail" in run.stdout
     answer, _, after = run.stdout.partition("[1] ➕ More detail")
-    assert "The first answer." in answer and "The longer story." not in answer
-    assert "The longer story." in after and "more detail" in after
+    assert "The first answer." in answer
+    assert "The longer story." not in answer
+    assert "The longer story." in after
+    assert "more detail" in after

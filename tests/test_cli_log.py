@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -15,14 +14,11 @@ import yaml
 
 from bot.privacy import load_or_create_key
 from bot.store import Store
-from tests.test_cli import ROOT
+from tests.support import clean_env, run_faqbot
 
 
 def faqbot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FAQBOT_DB": str(tmp_path / "bot.sqlite3"), "TELEGRAM_BOT_TOKEN": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
-    )
+    return run_faqbot(*args, env={"FAQBOT_DB": str(tmp_path / "bot.sqlite3")}, timeout=60)
 
 
 def seed(tmp_path: Path) -> list[int]:
@@ -48,36 +44,44 @@ def seed(tmp_path: Path) -> list[int]:
 
 def test_log_without_a_database_is_a_clear_message(tmp_path: Path) -> None:
     run = faqbot(tmp_path, "log", "list")
-    assert run.returncode == 0 and "No database" in run.stdout
+    assert run.returncode == 0
+    assert "No database" in run.stdout
     assert faqbot(tmp_path, "log", "show", "1").returncode == 1
 
 
 def test_log_list_show_dismiss(tmp_path: Path) -> None:
     first = seed(tmp_path)[0]
     out = faqbot(tmp_path, "log", "list").stdout
-    assert (
-        "how do I bake bread" in out and "[email]" in out and "reading age" not in out
-    )  # attached is not open
-    assert "id" in out.splitlines()[0] and "question" in out.splitlines()[0]
+    assert "how do I bake bread" in out
+    assert "[email]" in out
+    assert "reading age" not in out  # attached is not open
+    assert "id" in out.splitlines()[0]
+    assert "question" in out.splitlines()[0]
     assert "reading age" in faqbot(tmp_path, "log", "list", "--status", "all").stdout
     show = faqbot(tmp_path, "log", "show", str(first))
-    assert show.returncode == 0 and "status: open" in show.stdout
+    assert show.returncode == 0
+    assert "status: open" in show.stdout
     assert faqbot(tmp_path, "log", "dismiss", str(first)).stdout.strip() == f"#{first} dismissed."
     assert "status: dismissed" in faqbot(tmp_path, "log", "show", str(first)).stdout
     assert "already dismissed" in faqbot(tmp_path, "log", "dismiss", str(first)).stdout
     missing = faqbot(tmp_path, "log", "dismiss", "9999")
-    assert missing.returncode == 1 and "No log item #9999" in missing.stderr
+    assert missing.returncode == 1
+    assert "No log item #9999" in missing.stderr
 
 
 def test_log_export_suggestions_purge(tmp_path: Path) -> None:
     seed(tmp_path)
     out = tmp_path / "log.csv"
     run = faqbot(tmp_path, "log", "export", "--csv", str(out))
-    assert run.returncode == 0 and "Exported 3" in run.stdout
+    assert run.returncode == 0
+    assert "Exported 3" in run.stdout
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 3 and "user_hash" not in rows[0] and "a@b.co" not in out.read_text()
+    assert len(rows) == 3
+    assert "user_hash" not in rows[0]
+    assert "a@b.co" not in out.read_text()
     bad = faqbot(tmp_path, "log", "export", "--csv", str(tmp_path / "no" / "such" / "dir.csv"))
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
     sugg = faqbot(tmp_path, "log", "suggestions").stdout
     parsed = yaml.safe_load(sugg)
     assert parsed == {"alternatives": ["is my son's reading age sent to the DfE?"]}
@@ -88,7 +92,8 @@ def test_log_export_suggestions_purge(tmp_path: Path) -> None:
 
 def test_reload_without_a_running_bot(tmp_path: Path) -> None:
     run = faqbot(tmp_path, "reload")
-    assert run.returncode == 1 and "No running bot found" in run.stderr
+    assert run.returncode == 1
+    assert "No running bot found" in run.stderr
 
 
 def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
@@ -106,12 +111,15 @@ def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env=clean_env(),
     )
     try:
-        assert child.stdout and child.stdout.readline().strip() == "ready"
+        assert child.stdout
+        assert child.stdout.readline().strip() == "ready"
         (tmp_path / "bot.pid").write_text(str(child.pid))
         run = faqbot(tmp_path, "reload")
-        assert run.returncode == 0 and "asked the bot" in run.stdout
+        assert run.returncode == 0
+        assert "asked the bot" in run.stdout
         child.wait(timeout=10)
         assert marker.exists()
     finally:
@@ -124,12 +132,11 @@ def test_reload_refuses_a_broken_faq(tmp_path: Path) -> None:
     broken = tmp_path / "knowledge"
     broken.mkdir()
     (broken / "a.yaml").write_text("section: x\nentries: [\n")
-    env_run = subprocess.run(
-        [sys.executable, "-m", "bot", "reload"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    env_run = run_faqbot(
+        "reload",
+        env={"FAQBOT_KNOWLEDGE": str(broken), "FAQBOT_DB": str(tmp_path / "bot.sqlite3")},
         timeout=60,
-        env={**os.environ, "FAQBOT_KNOWLEDGE": str(broken), "FAQBOT_DB": str(tmp_path / "bot.sqlite3")},
     )
-    assert env_run.returncode == 1 and "a.yaml:" in env_run.stderr and "not asked to reload" in env_run.stderr
+    assert env_run.returncode == 1
+    assert "a.yaml:" in env_run.stderr
+    assert "not asked to reload" in env_run.stderr

@@ -11,9 +11,13 @@ from bot.config import DEFAULT_API_URL, ConfigError, load_settings, read_dotenv
 
 def test_defaults(tmp_path: Path) -> None:
     s = load_settings({}, dotenv=None)
-    assert s.token is None and s.api_url == DEFAULT_API_URL
-    assert s.retention_days == 90 and s.rate_limit is True and s.webhook_url is None
-    assert s.knowledge_dir.is_dir() and s.db_path == Path("faqbot.sqlite3")
+    assert s.token is None
+    assert s.api_url == DEFAULT_API_URL
+    assert s.retention_days == 90
+    assert s.rate_limit is True
+    assert s.webhook_url is None
+    assert s.knowledge_dir.is_dir()
+    assert s.db_path == Path("faqbot.sqlite3")
 
 
 def test_values_are_parsed() -> None:
@@ -30,15 +34,17 @@ def test_values_are_parsed() -> None:
         },
         dotenv=None,
     )
-    assert s.admins == {1, 2, 3} and s.volunteers == {4} and s.volunteer_chat == -100
-    assert (
-        s.is_admin(1)
-        and s.is_volunteer(1)
-        and s.is_volunteer(4)
-        and not s.is_admin(4)
-        and not s.is_volunteer(5)
-    )
-    assert s.retention_days == 30 and s.rate_limit is False and s.match.answer_threshold == 0.5
+    assert s.admins == {1, 2, 3}
+    assert s.volunteers == {4}
+    assert s.volunteer_chat == -100
+    assert s.is_admin(1)
+    assert s.is_volunteer(1)
+    assert s.is_volunteer(4)
+    assert not s.is_admin(4)
+    assert not s.is_volunteer(5)
+    assert s.retention_days == 30
+    assert s.rate_limit is False
+    assert s.match.answer_threshold == 0.5
 
 
 def test_every_problem_is_listed() -> None:
@@ -79,5 +85,6 @@ def test_dotenv_file_and_environment_precedence(tmp_path: Path) -> None:
     )
     assert read_dotenv(env_file)["TELEGRAM_BOT_TOKEN"] == "123:fromfile"
     s = load_settings({"FAQBOT_RETENTION_DAYS": "14"}, dotenv=env_file)
-    assert s.token == "123:fromfile" and s.retention_days == 14  # the real environment wins
+    assert s.token == "123:fromfile"
+    assert s.retention_days == 14  # the real environment wins
     assert read_dotenv(tmp_path / "missing.env") == {}

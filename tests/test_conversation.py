@@ -68,7 +68,8 @@ def test_memory_is_bounded_oldest_answer_first() -> None:
     memory.remember((4, 4), "sen-data")
     assert len(memory) == 3
     assert memory.last((2, 2)) is None  # the oldest answer went
-    assert memory.last((1, 1)) == "sen-data" and memory.last((4, 4)) == "sen-data"
+    assert memory.last((1, 1)) == "sen-data"
+    assert memory.last((4, 4)) == "sen-data"
 
 
 def test_sweep_deletes_expired_context_without_it_being_asked_for() -> None:
@@ -78,10 +79,12 @@ def test_sweep_deletes_expired_context_without_it_being_asked_for() -> None:
     clock.now += 300
     memory.remember((2, 2), "upn")
     clock.now += 301  # the first is 601 s old, the second 301 s
-    assert memory.sweep() == 1 and len(memory) == 1
+    assert memory.sweep() == 1
+    assert len(memory) == 1
     clock.now += 300
     memory.remember((3, 3), "upn")  # remembering sweeps too
-    assert len(memory) == 1 and memory.last((3, 3)) == "upn"
+    assert len(memory) == 1
+    assert memory.last((3, 3)) == "upn"
 
 
 def test_forget_user_clears_all_their_chats_only() -> None:
@@ -90,7 +93,8 @@ def test_forget_user_clears_all_their_chats_only() -> None:
     memory.remember((-5, 1), "upn")
     memory.remember((-5, 2), "upn")
     assert memory.forget_user(1) == 2
-    assert memory.last((1, 1)) is None and memory.last((-5, 1)) is None
+    assert memory.last((1, 1)) is None
+    assert memory.last((-5, 1)) is None
     assert memory.last((-5, 2)) == "upn"
 
 
@@ -129,7 +133,8 @@ def test_follow_up_resolves_with_the_previous_topic(
     snap: Snapshot, previous: str, text: str, expected: str
 ) -> None:
     turn = understand(snap, text, snap.kb.get(previous))
-    assert turn.match.outcome is Outcome.ANSWER and turn.match.entry is not None
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
     assert turn.match.entry.id == expected
     if text in NEEDS_CONTEXT:
         assert turn.follow_up_of == previous
@@ -165,7 +170,8 @@ def test_a_follow_up_with_no_intent_of_its_own_is_not_answered_outright(snap: Sn
     assert snap.match("how do I do that?").outcome is Outcome.UNKNOWN
     match = understand(snap, "how do I do that?", snap.kb.get("right-to-object")).match
     assert match.outcome is Outcome.SUGGEST
-    assert match.suggestions[0].id == "right-to-object" and len(match.suggestions) == 3
+    assert match.suggestions[0].id == "right-to-object"
+    assert len(match.suggestions) == 3
 
 
 def test_an_out_of_scope_question_stays_unanswered_after_a_topic(snap: Snapshot) -> None:
@@ -178,12 +184,14 @@ def test_an_out_of_scope_question_stays_unanswered_after_a_topic(snap: Snapshot)
 def test_a_self_contained_question_ignores_the_context(snap: Snapshot) -> None:
     turn = understand(snap, "What is the school census?", snap.kb.get("sen-data"))
     assert turn.follow_up_of is None
-    assert turn.match.entry is not None and turn.match.entry.id == "school-census"
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "school-census"
 
 
 def test_asking_the_same_entry_again_answers_it(snap: Snapshot) -> None:
     turn = understand(snap, "AP census?", snap.kb.get("alternative-provision-census"))
-    assert turn.match.entry is not None and turn.match.entry.id == "alternative-provision-census"
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "alternative-provision-census"
 
 
 def _eval_items() -> list[dict[str, object]]:
@@ -213,7 +221,8 @@ def test_context_never_changes_the_answer_to_a_self_contained_question(snap: Sna
 
 def test_follow_up_pairs_hold_their_floor(snap: Snapshot) -> None:
     pairs = yaml.safe_load(FOLLOWUPS.read_text(encoding="utf-8"))
-    assert len(pairs) >= 25 and all(set(p) == {"first", "first_id", "q", "id"} for p in pairs)
+    assert len(pairs) >= 25
+    assert all(set(p) == {"first", "first_id", "q", "id"} for p in pairs)
     result = score(snap, pairs)
     assert result["resolved"] / result["n"] >= FOLLOWUP_FLOOR, result["misses"]
     assert result["resolved"] > result["alone"]  # the context is what resolves them
@@ -254,8 +263,10 @@ def test_two_questions_answer_the_main_and_offer_the_other(
     snap: Snapshot, text: str, main: str, also: str
 ) -> None:
     turn = understand(snap, text)
-    assert turn.match.entry is not None and turn.match.entry.id == main
-    assert turn.also is not None and turn.also.id == also
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == main
+    assert turn.also is not None
+    assert turn.also.id == also
 
 
 @pytest.mark.parametrize(
@@ -292,7 +303,8 @@ def test_no_eval_question_is_split_in_two(snap: Snapshot) -> None:
 def test_other_scripts_are_flagged(snap: Snapshot, text: str) -> None:
     assert snap.match(text).outcome is Outcome.EMPTY  # what the matcher alone makes of it
     turn = understand(snap, text)
-    assert turn.other_script and turn.match.entry is None
+    assert turn.other_script
+    assert turn.match.entry is None
 
 
 @pytest.mark.parametrize("text", ["👍👍", "?!", "élève: qu'est-ce que le census", "hello"])
@@ -302,7 +314,9 @@ def test_latin_text_and_symbols_are_not_other_scripts(text: str) -> None:
 
 def test_a_latin_term_inside_another_script_still_answers(snap: Snapshot) -> None:
     turn = understand(snap, "UPN کیا ہے؟")
-    assert not turn.other_script and turn.match.entry is not None and turn.match.entry.id == "upn"
+    assert not turn.other_script
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "upn"
 
 
 def test_ascii_digits_let_redaction_find_details_in_other_digits() -> None:

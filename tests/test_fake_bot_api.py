@@ -40,7 +40,8 @@ KEYBOARD = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="v:y
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
+    """A fake that lets the bot message any private chat, so these tests need not open each one first."""
+    async with FakeBotAPI(private_chats_need_start=False) as server:
         yield server
 
 
@@ -79,7 +80,8 @@ async def test_bare_bot_methods(api: FakeBotAPI) -> None:
         second = await bot.send_message(42, "<b>bold</b> &amp; more", parse_mode=ParseMode.HTML)
         other = await bot.send_message(7, "elsewhere")
         assert (first.message_id, second.message_id, other.message_id) == (1, 2, 1)
-        assert first.chat.type == "private" and first.from_user.id == me.id
+        assert first.chat.type == "private"
+        assert first.from_user.id == me.id
         assert first.reply_markup == KEYBOARD
         assert second.text == "bold & more"  # Telegram stores the rendered text
         params = api.sent(chat_id=42)
@@ -111,12 +113,54 @@ async def test_bare_bot_methods(api: FakeBotAPI) -> None:
     }
 
 
+async def test_a_private_chat_must_be_started_by_its_user() -> None:
+    async with FakeBotAPI() as api, bare_bot(api) as bot:
+        with pytest.raises(Forbidden, match="can't initiate conversation"):
+            await bot.send_message(42, "hello")
+        with pytest.raises(Forbidden, match="can't initiate conversation"):
+            await bot.send_chat_action(42, "typing")
+        assert (await bot.send_message(-100, "groups are fine")).chat.type == "group"
+        api.inject_message(42, "hi")  # the user writes first
+        assert (await bot.send_message(42, "hello")).text == "hello"
+        api.start_chat(43)  # or presses Start
+        assert (await bot.send_message(43, "hello")).text == "hello"
+        api.inject_message(44, "hi", chat_id=-200, chat_type="group")  # a group message opens no private chat
+        with pytest.raises(Forbidden):
+            await bot.send_message(44, "hello")
+
+
+async def test_inline_keyboards_are_capped_like_telegram(api: FakeBotAPI) -> None:
+    def markup(rows: int, per_row: int) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton("b", callback_data=f"{r}:{c}") for c in range(per_row)]
+                for r in range(rows)
+            ]
+        )
+
+    async with bare_bot(api) as bot:
+        assert await bot.send_message(1, "100 buttons", reply_markup=markup(25, 4))
+        assert await bot.send_message(1, "8 a row", reply_markup=markup(1, 8))
+        for rows, per_row in ((101, 1), (1, 9), (34, 3)):
+            with pytest.raises(BadRequest, match=r"(?i)reply markup is too long"):
+                await bot.send_message(1, "too many", reply_markup=markup(rows, per_row))
+
+
 async def test_bot_api_validation(api: FakeBotAPI) -> None:
     async with bare_bot(api) as bot:
         with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
             await bot.send_message(1, "<b>unclosed", parse_mode=ParseMode.HTML)
         with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
             await bot.send_message(1, "1 < 2", parse_mode=ParseMode.HTML)
+        for bad in ("AT&T", "&nbsp;", "<b><i>x</b></i>", "</b>", "<script>x</script>", "<a>x</a>"):
+            with pytest.raises(BadRequest, match=r"(?i)can't parse entities"):
+                await bot.send_message(1, bad, parse_mode=ParseMode.HTML)
+        rich = (
+            '<span class="tg-spoiler">s</span> <pre><code class="language-python">x</code></pre> '
+            "<blockquote expandable>q</blockquote> <a href='https://x.org'>l</a> &#128512; &quot;"
+        )
+        shown = await bot.send_message(1, rich, parse_mode=ParseMode.HTML)
+        assert shown.text == 's x q l 😀 "'  # every tag Telegram documents, as Telegram shows it
         with pytest.raises(BadRequest, match=r"(?i)message is too long"):
             await bot.send_message(1, "x" * 4097)
         with pytest.raises(BadRequest, match=r"(?i)BUTTON_DATA_INVALID"):
@@ -131,11 +175,12 @@ async def test_bot_api_validation(api: FakeBotAPI) -> None:
         with pytest.raises(BadRequest, match=r"(?i)not modified"):
             await bot.edit_message_text("same", chat_id=1, message_id=msg.message_id, reply_markup=KEYBOARD)
         edited = await bot.edit_message_text("changed", chat_id=1, message_id=msg.message_id)
-        assert edited.text == "changed" and edited.reply_markup is None  # omitting the keyboard drops it
+        assert edited.text == "changed"
+        assert edited.reply_markup is None  # omitting the keyboard drops it
         assert api.message(1, msg.message_id)["text"] == "changed"
         assert await bot.edit_message_reply_markup(1, msg.message_id, reply_markup=KEYBOARD)
         assert api.message(1, msg.message_id)["reply_markup"] == KEYBOARD.to_dict()
-    assert len(api.delivered) == 1
+    assert len(api.delivered) == 2  # the rich-HTML message and "same"; the refused ones are not delivered
 
 
 async def test_long_polling_offsets_limit_and_timeout(api: FakeBotAPI) -> None:
@@ -160,7 +205,8 @@ async def test_long_polling_offsets_limit_and_timeout(api: FakeBotAPI) -> None:
         await asyncio.sleep(0.1)
         api.inject_message(5, "/start", chat_id=-100, chat_type="group")
         [update] = await asyncio.wait_for(poll, 2)
-        assert update.message.chat.type == "group" and update.message.text == "/start"
+        assert update.message.chat.type == "group"
+        assert update.message.text == "/start"
         assert update.message.entities[0].type == "bot_command"
 
         # allowed_updates filters (and is remembered by later calls that omit it).
@@ -206,7 +252,8 @@ async def test_application_echo_polling(api: FakeBotAPI) -> None:
         await api.wait_consumed()
     assert set(api.delivery_counts.values()) == {1}  # offsets honoured: each update fetched once
     assert len(api.sent()) == 4
-    assert api.sent("getMe") and api.sent("deleteWebhook")
+    assert api.sent("getMe")
+    assert api.sent("deleteWebhook")
 
 
 # PTB 22.8's RetryAfter.__init__ itself reads .retry_after, warning unless PTB_TIMEDELTA=1 is set.
@@ -279,7 +326,9 @@ async def test_callback_query_reaches_handler(api: FakeBotAPI) -> None:
         [edit] = await api.wait_for("editMessageText")
         assert edit.params["text"] == "You chose v:yes"
     message = api.message(77, edit.params["message_id"])
-    assert message is not None and message["text"] == "You chose v:yes" and "reply_markup" not in message
+    assert message is not None
+    assert message["text"] == "You chose v:yes"
+    assert "reply_markup" not in message
 
 
 async def test_wait_for_times_out_with_recent_calls(api: FakeBotAPI) -> None:

@@ -100,7 +100,8 @@ def test_detail_is_optional_and_loaded(tmp_path: Path) -> None:
 def test_detail_too_long(tmp_path: Path) -> None:
     long = "y" * (MAX_DETAIL_CHARS + 1)
     errs = errors_for(tmp_path, WITH_DETAIL.replace("More about it, with **bold**.", long))
-    assert len(errs) == 1 and errs[0].startswith("section.yaml:7: detail is 30"), errs
+    assert len(errs) == 1, errs
+    assert errs[0].startswith("section.yaml:7: detail is 30"), errs
     assert errs[0].endswith(f"characters; the limit is {MAX_DETAIL_CHARS}"), errs
 
 
@@ -130,7 +131,8 @@ def test_too_few_alternatives(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:
     errs = errors_for(tmp_path, VALID_ENTRY.replace("question: What is the first entry?", "question: [oops"))
-    assert len(errs) == 1 and re.match(r"section\.yaml:\d+: YAML syntax error", errs[0]), errs
+    assert len(errs) == 1, errs
+    assert re.match(r"section\.yaml:\d+: YAML syntax error", errs[0]), errs
 
 
 def test_never_half_loads(tmp_path: Path) -> None:

@@ -40,7 +40,8 @@ def test_stemming_folds_word_forms() -> None:
 
 def test_irregular_verb_forms_meet_their_verb() -> None:
     assert stem("kept") == stem("keep") == stem("keeping")
-    assert stem("sold") == stem("sell") and stem("written") == stem("writes")
+    assert stem("sold") == stem("sell")
+    assert stem("written") == stem("writes")
     assert stem("left") == stem("leaving")
 
 
@@ -123,7 +124,9 @@ def test_out_of_scope_gets_no_answer(snap, question: str) -> None:
 )
 def test_smalltalk_is_never_an_faq_answer(snap, message: str, smalltalk_id: str) -> None:
     m = snap.match(message)
-    assert m.outcome is Outcome.SMALLTALK and m.smalltalk.id == smalltalk_id and m.entry is None
+    assert m.outcome is Outcome.SMALLTALK
+    assert m.smalltalk.id == smalltalk_id
+    assert m.entry is None
 
 
 def test_a_question_that_starts_with_hello_is_still_a_question(snap) -> None:
@@ -133,7 +136,8 @@ def test_a_question_that_starts_with_hello_is_still_a_question(snap) -> None:
 def test_empty_and_punctuation_only(snap) -> None:
     for text in ("", "   ", "???", "!!! ...", "\u200b"):
         m = snap.match(text)
-        assert m.outcome is Outcome.EMPTY and m.score == 0.0
+        assert m.outcome is Outcome.EMPTY
+        assert m.score == 0.0
 
 
 def test_scores_are_in_range_and_suggestions_capped(snap) -> None:
@@ -150,25 +154,19 @@ def test_margin_turns_a_close_call_into_suggestions(kb) -> None:
     q = "school census data"
     assert lenient.match(q).outcome is Outcome.ANSWER
     m = strict.match(q)
-    assert m.outcome is Outcome.SUGGEST and m.suggestions
+    assert m.outcome is Outcome.SUGGEST
+    assert m.suggestions
 
 
 def test_naive_bayes_reranks_close_neighbours(kb) -> None:
-    """Confidence alone ranks the nationality entry first (it mentions the population census); the
-    naive Bayes share of the rank, which learns from all of an entry's phrasings, prefers the entry
-    about the school census."""
+    """Confidence alone prefers the nationality entry (it mentions the population census); the naive
+    Bayes share of the rank, which learns from all of an entry's phrasings, makes the bot answer with the
+    entry about the school census. Checked through match(), as a parent would see it."""
     q = "is the school census like the national census"
-    plain = Matcher(kb, MatchSettings(nb_weight=0.0))
-    ranked = plain.scores(q)
-    assert ranked == sorted(ranked, key=lambda pair: (-pair[0], pair[1]))  # by confidence alone
-    assert plain._entries[ranked[0][1]].id == "nationality-country-of-birth"
-    default = Matcher(kb)
-    best = default.scores(q)[0][1]
-    assert default._entries[best].id == "school-census"
-    terms = set(default.normaliser.terms(q))
-    posterior = default._posterior(terms, list(range(len(default._entries))))
-    assert sum(posterior.values()) == pytest.approx(1.0)
-    assert max(posterior, key=posterior.__getitem__) == best
+    assert answer_id(Matcher(kb), q) == "school-census"
+    plain = offered(Matcher(kb, MatchSettings(nb_weight=0.0)), q)
+    assert "school-census" in plain, plain  # close,
+    assert plain[0] != "school-census", plain  # but not first
 
 
 def test_regression_questions_written_blind(snap) -> None:

@@ -23,6 +23,19 @@ async def ask(api: FakeBotAPI, user: int, text: str) -> str:
     return calls[before].params["text"]
 
 
+async def log_line(proc: asyncio.subprocess.Process, needle: str, timeout: float = 15) -> str:
+    """The next line of the bot's log (stderr) that contains ``needle``: proof that something happened."""
+
+    async def scan() -> str:
+        assert proc.stderr is not None
+        while line := (await proc.stderr.readline()).decode(errors="replace"):
+            if needle in line:
+                return line
+        raise AssertionError(f"the bot exited without logging {needle!r}")
+
+    return await asyncio.wait_for(scan(), timeout)
+
+
 async def test_sighup_reloads_the_running_bot(tmp_path: Path) -> None:
     knowledge = tmp_path / "knowledge"
     shutil.copytree(SHIPPED, knowledge)
@@ -30,22 +43,18 @@ async def test_sighup_reloads_the_running_bot(tmp_path: Path) -> None:
     assert OLD in recorded.read_text()
     async with FakeBotAPI() as api:
         env = faqbot_env(api, tmp_path / "bot.sqlite3", FAQBOT_KNOWLEDGE=str(knowledge))
-        proc = await start_faqbot(env)
+        proc = await start_faqbot(env, tmp_path)
         try:
             assert OLD in await ask(api, 1, "what is a unique pupil number")
             pid = int((tmp_path / "bot.pid").read_text())
             assert pid == proc.pid
             recorded.write_text(recorded.read_text().replace(OLD, NEW), encoding="utf-8")
             os.kill(pid, signal.SIGHUP)
-            for _ in range(50):  # the reload runs on the bot's loop; give it a moment
-                reply = await ask(api, 2, "what is a unique pupil number")
-                if NEW in reply:
-                    break
-                await asyncio.sleep(0.1)
-            assert NEW in reply
+            assert "Changed: upn" in await log_line(proc, "SIGHUP:")
+            assert NEW in await ask(api, 2, "what is a unique pupil number")
             (knowledge / "broken.yaml").write_text("section: Broken\nentries: [\n")
             os.kill(pid, signal.SIGHUP)
-            await asyncio.sleep(0.5)
+            assert "broken.yaml" in await log_line(proc, "SIGHUP: FAQ not reloaded")
             assert proc.returncode is None  # still running
             assert NEW in await ask(api, 3, "what is a unique pupil number")  # the last good FAQ
         finally:

@@ -186,7 +186,8 @@ async def test_log_list_and_status_transitions(store: Store) -> None:
     assert await store.count_log(None) == 3
     assert [i.id for i in await store.list_log("answered")] == [first]
     attached = await store.get_log(second)
-    assert attached is not None and attached.attached_entry == "entry-b"
+    assert attached is not None
+    assert attached.attached_entry == "entry-b"
 
     assert await store.set_status(third, "dismissed")
     assert await store.delivery_chat(third) is None
@@ -196,11 +197,11 @@ async def test_log_list_and_status_transitions(store: Store) -> None:
 
     assert not await store.set_status(9999, "dismissed")
     assert await store.get_log(9999) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown status 'lost'"):
         await store.set_status(first, "lost")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs the entry id"):
         await store.set_status(first, "attached")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown reason 'bored'"):
         await store.log_question(PARENT, 1, "q", reason="bored")
 
 
@@ -380,11 +381,13 @@ async def test_export_csv(store: Store, tmp_path: Path) -> None:
         "id", "created_at", "reason", "status", "best_id", "score", "entry_id", "attached_entry", "text",
     ]  # fmt: skip
     assert [int(r["id"]) for r in rows] == [first, second]
-    assert rows[0]["status"] == "attached" and rows[0]["attached_entry"] == "opt-out"
+    assert rows[0]["status"] == "attached"
+    assert rows[0]["attached_entry"] == "opt-out"
     assert rows[0]["text"] == "'=HYPERLINK(evil) from [phone]"  # no formula runs in a spreadsheet
     assert float(rows[0]["score"]) == 0.25
     assert rows[1]["text"] == 'plain, with "quotes"\nand lines'
-    assert rows[1]["entry_id"] == "b" and rows[1]["reason"] == "feedback"
+    assert rows[1]["entry_id"] == "b"
+    assert rows[1]["reason"] == "feedback"
     assert pseudonymise(PARENT, KEY) not in buffer.getvalue()
 
     target = tmp_path / "export.csv"

@@ -30,7 +30,7 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
             FAQBOT_WEBHOOK_PORT=str(port),
             FAQBOT_WEBHOOK_SECRET="s3cret-token",
         )
-        proc = await start_faqbot(env)
+        proc = await start_faqbot(env, tmp_path)
         try:
             hook = (await api.wait_for("setWebhook", timeout=20))[0].params
             assert hook["url"] == "https://bot.example.org/telegram"
@@ -45,6 +45,7 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
                     "from": {"id": 4242, "is_bot": False, "first_name": "Parent"},
                 },
             }
+            api.start_chat(4242)  # the parent writes by webhook, which the fake does not see
             url = f"http://127.0.0.1:{port}/telegram"
             async with aiohttp.ClientSession() as http:
                 for _ in range(50):  # the server starts listening just after setWebhook

@@ -1,7 +1,8 @@
 """Handlers for volunteers (the queue: reply, attach, dismiss) and admins (reload, stats).
 
 Anyone not configured gets exactly the reply an unknown command gets, and the attempt is logged
-without its text, so the commands reveal nothing about themselves.
+without its text, so the commands reveal nothing about themselves. Staff too get that reply outside a
+private chat and the volunteer chat.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
+from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
-from bot.knowledge import KnowledgeError
+from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.replies import Button, Reply, escape, is_number, label, render_entry
 from bot.store import LogItem
 from bot.telegram.send import edit_reply, send_reply
@@ -24,7 +26,11 @@ from bot.telegram.services import services
 
 log = logging.getLogger(__name__)
 PAGE = 5
+ATTACH_PAGE = 10  # answers per page of the attach picker
 UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I can do."
+CANT_WRITE_TO_YOU = (
+    "I can't message you privately yet. Open a chat with me and press Start, then press Reply again."
+)
 
 
 async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
@@ -49,6 +55,15 @@ def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return services(context).settings.is_admin(user.id if user else None)
 
 
+def _staff_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Staff commands and buttons work only in a private chat or in FAQBOT_VOLUNTEER_CHAT, so parents'
+    questions are never posted to some other group a volunteer happens to be in."""
+    chat = update.effective_chat
+    if chat is None:
+        return False
+    return chat.type == ChatType.PRIVATE or chat.id == services(context).settings.volunteer_chat
+
+
 Handler = Callable[..., Awaitable[None]]
 
 
@@ -62,7 +77,7 @@ def staff_only(
         async def guarded(
             update: Update, context: ContextTypes.DEFAULT_TYPE, *args: Any, **kwargs: Any
         ) -> None:
-            if not allowed(update, context):
+            if not allowed(update, context) or not _staff_place(update, context):
                 await _refuse(update, context, what)
                 return
             await handler(update, context, *args, **kwargs)
@@ -89,6 +104,23 @@ def _item_reply(item: LogItem) -> Reply:
     return Reply(text, buttons)
 
 
+def _attach_picker(item_id: int, kb: KnowledgeBase, page: int) -> Reply | None:
+    """One page of the "attach to which answer?" list, with Prev/Next: Telegram takes at most 100 buttons
+    in a keyboard, and the FAQ may grow past that. None for a page that does not exist."""
+    entries = list(kb)
+    pages = max(1, -(-len(entries) // ATTACH_PAGE))
+    if not 0 <= page < pages:
+        return None
+    shown = entries[page * ATTACH_PAGE : (page + 1) * ATTACH_PAGE]
+    rows: list[tuple[Button, ...]] = [(Button(label(e.question), "q", f"e:{item_id}:{e.id}"),) for e in shown]
+    nav = [Button("◀ Prev", "q", f"a:{item_id}:{page - 1}")] if page > 0 else []
+    nav += [Button("Next ▶", "q", f"a:{item_id}:{page + 1}")] if page + 1 < pages else []
+    if nav:
+        rows.append(tuple(nav))
+    where = f" (page {page + 1} of {pages})" if pages > 1 else ""
+    return Reply(f"Attach <b>#{item_id}</b> to which answer?{where}", tuple(rows))
+
+
 async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> None:
     """Post a newly logged question to the volunteer chat, when one is configured."""
     svc = services(context)
@@ -101,7 +133,7 @@ async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> 
     try:
         await send_reply(context.bot, chat, _item_reply(item))
     except Exception:
-        log.warning("could not notify the volunteer chat about #%s", log_id, exc_info=True)
+        log.warning("could not notify the volunteer chat %s about #%s", chat, log_id, exc_info=True)
 
 
 # --------------------------------------------------------------------------- volunteers
@@ -133,8 +165,8 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int 
 
 @staff_only(_is_volunteer, "a volunteer button")
 async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (then ``q:e:ID:ENTRY``), ``q:d:ID`` dismiss,
-    ``q:m:OFFSET`` next page."""
+    """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (pages ``q:a:ID:PAGE``, then ``q:e:ID:ENTRY``),
+    ``q:d:ID`` dismiss, ``q:m:OFFSET`` next page."""
     query = update.callback_query
     if query is None or query.data is None:
         return
@@ -157,21 +189,32 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     kb = svc.live.current.kb
     if kind == "r":
         await svc.store.start_reply(query.from_user.id, item.id)
+        try:
+            await send_reply(
+                context.bot,
+                query.from_user.id,
+                Reply(
+                    f"Send your reply to <b>#{item.id}</b> as your next message. It goes to the parent as it "
+                    "is. Send /cancel to stop."
+                ),
+            )
+        except Forbidden:  # Telegram lets a bot write only to people who have started it
+            await svc.store.end_reply(query.from_user.id)
+            await query.answer(CANT_WRITE_TO_YOU, show_alert=True)
+            return
         await query.answer()
-        await send_reply(
-            context.bot,
-            query.from_user.id,
-            Reply(
-                f"Send your reply to <b>#{item.id}</b> as your next message. It goes to the parent as it is. "
-                "Send /cancel to stop."
-            ),
-        )
-    elif kind == "a" and message:
+    elif kind == "a" and message and len(parts) == 3:
         await query.answer()
-        rows = tuple((Button(label(e.question), "q", f"e:{item.id}:{e.id}"),) for e in kb)
-        await send_reply(
-            context.bot, message.chat_id, Reply(f"Attach <b>#{item.id}</b> to which answer?", rows)
-        )
+        picker = _attach_picker(item.id, kb, 0)
+        assert picker is not None  # page 0 always exists
+        await send_reply(context.bot, message.chat_id, picker)
+    elif kind == "a" and message and len(parts) == 4 and is_number(parts[3]) and len(parts[3]) <= 4:
+        picker = _attach_picker(item.id, kb, int(parts[3]))
+        if picker is None:
+            await query.answer("That button is not valid.", show_alert=True)
+            return
+        await query.answer()
+        await edit_reply(context.bot, message, picker)
     elif kind == "e" and len(parts) == 4:
         entry = kb.get(parts[3])
         if entry is None:
