@@ -204,10 +204,20 @@ def cmd_log(args: argparse.Namespace) -> int:
         )
         return 0 if args.action in ("list", "suggestions", "purge") else 1
 
+    reset = args.action == "reset-key"
+    if reset and not args.yes:
+        print(
+            "faqbot log reset-key deletes every logged question, pending reply and vote, and makes the\n"
+            "current key (FAQBOT_SECRET or the key file) the database's key. Answer counts are kept.\n"
+            "Use it when the old key is lost for good. Run it again with --yes to go ahead.",
+            file=sys.stderr,
+        )
+        return 1
+
     async def work() -> int:
         try:
             key = load_or_create_key(settings.secret, db.with_suffix(".key"))
-            store = await Store.open(db, key)
+            store = await Store.open(db, key, reset_key=reset)
         except (StoreError, ValueError) as exc:
             print(f"Cannot open the database: {exc}", file=sys.stderr)
             return 1
@@ -242,6 +252,9 @@ async def _existing_item(store, item_id: int):  # type: ignore[no-untyped-def]
 
 
 async def _log_action(args: argparse.Namespace, store, retention_days: int) -> int:  # type: ignore[no-untyped-def]
+    if args.action == "reset-key":
+        print("Done: the personal rows are deleted and the current key is now the database's key.")
+        return 0
     if args.action == "list":
         status = None if args.status == "all" else args.status
         items = await store.list_log(status, limit=args.limit)
@@ -387,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(
         "suggestions", help="print attached questions as YAML alternatives to paste into knowledge/"
     )
+    q = logs.add_parser(
+        "reset-key", help="after the pseudonym key was lost: delete every personal row and adopt the new key"
+    )
+    q.add_argument("--yes", action="store_true", help="really delete")
     q = logs.add_parser("purge", help="delete log rows older than the retention period")
     q.add_argument("--days", type=int, help="override FAQBOT_RETENTION_DAYS")
     p.set_defaults(func=cmd_log)

@@ -21,7 +21,12 @@ from bot.replies import (
 )
 from bot.telegram.send import edit_reply, send_reply
 from bot.telegram.services import services
-from bot.telegram.volunteers import UNKNOWN_COMMAND, handle_volunteer_message, notify_volunteers
+from bot.telegram.volunteers import (
+    UNKNOWN_COMMAND,
+    handle_volunteer_message,
+    notify_volunteers,
+    tell_cancelled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +116,15 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user, chat = update.effective_user, update.effective_chat
     if not user or not chat:
         return
-    removed = await services(context).store.forget(user.id)
+    forgotten = await services(context).store.forget(user.id)
+    removed = forgotten.removed
     noun = "record" if removed == 1 else "records"
     await send_reply(
         context.bot,
         chat.id,
         Reply(f"Done: I deleted everything I held about you ({removed} {noun} removed)."),
     )
+    await tell_cancelled(context, forgotten.cancelled)
 
 
 async def volunteer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -224,7 +231,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         else:
             asked = _original_question(message)
             log_id = await svc.store.log_question(
-                query.from_user.id,
+                _asker(message, query.from_user.id),
                 chat_id,
                 asked or f"(👎 on the answer: {kb.entries[entry_id].question})",
                 reason="feedback",
@@ -242,7 +249,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         match = snap.match(asked)
         log_id = await svc.store.log_question(
-            query.from_user.id,
+            _asker(message, query.from_user.id),
             chat_id,
             asked,
             reason="none_of_these",
@@ -270,6 +277,15 @@ def _original_question(message: Message | None) -> str | None:
     if message and message.reply_to_message and message.reply_to_message.text:
         return message.reply_to_message.text
     return None
+
+
+def _asker(message: Message | None, presser: int) -> int:
+    """Whose question a button logs: the person who asked it, not whoever pressed the button (in a
+    group another member may press it), so the asker's /forget finds it."""
+    asked = message.reply_to_message if message else None
+    if asked is not None and asked.from_user is not None and not asked.from_user.is_bot:
+        return asked.from_user.id
+    return presser
 
 
 async def _drop_feedback_buttons(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

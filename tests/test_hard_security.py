@@ -1,0 +1,159 @@
+"""Security and privacy hardening (issue 12), through the real bot and the fake Bot API: stale volunteer
+buttons, /forget in groups and after a key change, pending replies that expire or lose their question."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from bot.store import Store
+from bot.telegram.volunteers import GONE
+from tests.fake_bot_api import FakeBotAPI
+from tests.telegram_harness import (
+    OTHER_PARENT,
+    PARENT,
+    VOLUNTEER,
+    VOLUNTEER_CHAT,
+    Running,
+    faqbot_env,
+    running_bot,
+)
+from tests.test_hard_faults import _assert_one_clear_line, _start_and_wait
+from tests.test_hard_reload_auth import _press
+
+UNKNOWN = "zyxt plimf wobble"
+
+
+async def _card(bot: Running, count: int) -> dict:
+    """The volunteer-chat card of the ``count``-th logged question."""
+    await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT, count=count)
+    return bot.api.bot_messages(VOLUNTEER_CHAT)[count - 1]
+
+
+# --------------------------------------------------------------------------- item 2: ids never reused
+
+
+async def test_a_stale_reply_button_never_reaches_another_parent(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.ask(UNKNOWN)
+        [old] = await bot.store.list_log("open")
+        old_card = await _card(bot, 1)
+        await bot.ask("/forget")
+        await bot.ask(UNKNOWN + " again", user=OTHER_PARENT)
+        [new] = await bot.store.list_log("open")
+        assert new.id != old.id  # the forgotten id is not handed out again
+        answer = await _press(bot, VOLUNTEER, old_card, f"q:r:{old.id}")
+        assert answer == {"text": GONE, "show_alert": True}
+        assert await bot.store.reply_session(VOLUNTEER) is None
+        before = len(bot.texts(OTHER_PARENT))
+        await bot.ask("Hello, this is the school. Please send us your bank details.", user=VOLUNTEER)
+        await asyncio.sleep(0.2)
+        assert len(bot.texts(OTHER_PARENT)) == before  # nothing reached the other parent
+        assert (await bot.store.get_log(new.id)).status == "open"
+
+
+# --------------------------------------------------------------------------- item 3: /forget is complete
+
+
+async def test_a_question_logged_by_another_group_member_is_the_askers_to_forget(tmp_path: Path) -> None:
+    group = -777
+    async with running_bot(tmp_path) as bot:
+        for question, data in [("@test_faq_bot data", "none"), ("@test_faq_bot what is a upn", "fb:dn:upn")]:
+            bot.api.inject_message(PARENT, question, chat_id=group, chat_type="group")
+            [call] = await bot.api.wait_for(
+                "sendMessage", lambda p, d=data: d in str(p.get("reply_markup")), chat_id=group
+            )
+            reply = call.result
+            await _press(bot, OTHER_PARENT, reply, data)  # another member presses the asker's button
+        assert await bot.store.count_log(None) == 2
+        await bot.ask("/forget", user=OTHER_PARENT)
+        assert await bot.store.count_log(None) == 2  # the presser's /forget does not take them
+        forgot = await bot.ask("/forget", user=PARENT)
+        assert "(2 records removed)" in forgot["text"]
+        assert await bot.store.count_log(None) == 0
+        with sqlite3.connect(bot.settings.db_path) as con:
+            texts = con.execute("SELECT text FROM log").fetchall()
+        assert texts == []
+
+
+def _buttons(message: dict) -> list[str]:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [b.get("callback_data") for row in rows for b in row]
+
+
+async def test_a_changed_key_stops_the_bot_with_a_way_out(tmp_path: Path) -> None:
+    db = tmp_path / "bot.sqlite3"
+    store = await Store.open(db, b"the-old-secret-0123456789")
+    await store.log_question(PARENT, PARENT, "a question from before", reason="unanswered")
+    await store.close()
+    async with FakeBotAPI() as api:
+        env = faqbot_env(api, db, FAQBOT_SECRET="a-new-secret-0123456789")
+        rc, err, polled = await _start_and_wait(env, tmp_path, api)
+        _assert_one_clear_line(rc, err, polled, "does not match", "faqbot log reset-key")
+        refused = await asyncio.create_subprocess_exec(
+            *_faqbot("log", "reset-key"), env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        )
+        _, said = await refused.communicate()
+        assert refused.returncode == 1 and b"--yes" in said  # nothing deleted without --yes
+        reset = await asyncio.create_subprocess_exec(
+            *_faqbot("log", "reset-key", "--yes"), env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE
+        )
+        await reset.communicate()
+        assert reset.returncode == 0
+        with sqlite3.connect(db) as con:
+            assert con.execute("SELECT COUNT(*) FROM log").fetchone() == (0,)
+        rc, err, polled = await _start_and_wait(env, tmp_path, api)
+        assert polled, err  # the bot now starts with the new key
+
+
+def _faqbot(*args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "bot", *args]
+
+
+# --------------------------------------------------------------------------- items 11 and 14: pending replies
+
+
+async def _start_reply(bot: Running) -> tuple[int, dict]:
+    await bot.ask(UNKNOWN)
+    [item] = await bot.store.list_log("open")
+    card = await _card(bot, 1)
+    await bot.press(VOLUNTEER, card, f"q:r:{item.id}")
+    [prompt] = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER)
+    return item.id, prompt.params
+
+
+async def test_the_reply_prompt_says_who_it_reaches_and_for_how_long(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        item_id, prompt = await _start_reply(bot)
+        assert f"#{item_id}" in prompt["text"] and UNKNOWN in prompt["text"]
+        assert "private chat" in prompt["text"] and "15 minutes" in prompt["text"]
+
+
+async def test_a_pending_reply_expires_after_15_minutes(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        item_id, _ = await _start_reply(bot)
+        with sqlite3.connect(bot.settings.db_path) as con:  # the volunteer wandered off for 16 minutes
+            con.execute("UPDATE volunteer_session SET created_at = datetime('now', '-16 minutes')")
+        parent_before = len(bot.texts(PARENT))
+        said = await bot.ask("what is a upn", user=VOLUNTEER)
+        assert "expired" in said["text"] and "NOT sent" in said["text"]
+        await asyncio.sleep(0.2)
+        assert len(bot.texts(PARENT)) == parent_before
+        assert (await bot.store.get_log(item_id)).status == "open"
+        assert "Sources" in (await bot.ask("what is a upn", user=VOLUNTEER))["text"]  # back to normal
+
+
+async def test_forget_cancels_a_pending_reply_and_tells_the_volunteer(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        item_id, _ = await _start_reply(bot)
+        await bot.ask("/forget")
+        [_, told] = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER, count=2)
+        assert f"#{item_id}" in told.params["text"] and "cancelled" in told.params["text"]
+        said = await bot.ask("Here is my careful answer to your question.", user=VOLUNTEER)
+        assert "NOT sent" in said["text"]
+        await asyncio.sleep(0.2)
+        assert not any("careful answer" in t for t in bot.texts(PARENT))
+        assert await bot.store.count_log(None) == 0  # the reply was not taken for a new question
