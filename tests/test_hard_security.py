@@ -4,9 +4,14 @@ buttons, /forget in groups and after a key change, pending replies that expire o
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import sys
 from pathlib import Path
 
+import pytest
+
+from bot.logmask import SecretFilter
 from bot.store import Store
 from bot.telegram.volunteers import GONE
 from tests.fake_bot_api import FakeBotAPI
@@ -108,8 +113,6 @@ async def test_a_changed_key_stops_the_bot_with_a_way_out(tmp_path: Path) -> Non
 
 
 def _faqbot(*args: str) -> list[str]:
-    import sys
-
     return [sys.executable, "-m", "bot", *args]
 
 
@@ -157,3 +160,30 @@ async def test_forget_cancels_a_pending_reply_and_tells_the_volunteer(tmp_path: 
         await asyncio.sleep(0.2)
         assert not any("careful answer" in t for t in bot.texts(PARENT))
         assert await bot.store.count_log(None) == 0  # the reply was not taken for a new question
+
+
+# --------------------------------------------------------------------------- item 5: the token in stderr
+
+
+@pytest.mark.parametrize("status", [401, 404])
+async def test_a_rejected_token_is_never_printed(tmp_path: Path, status: int) -> None:
+    """A revoked token (401) or a wrong FAQBOT_API_URL path (404): PTB logs the token in its exception."""
+    async with FakeBotAPI(token="123456:AAH-very-secret-token-part") as api:
+        api.fail_next("getMe", status=status, times=100)
+        rc, err, polled = await _start_and_wait(faqbot_env(api, tmp_path / "bot.sqlite3"), tmp_path, api)
+    assert not polled and rc == 1, err
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in err
+    assert "AAH-very-secret-token-part" not in err and "123456:" not in err
+    assert "[secret]" in err  # the record was there, masked
+
+
+def test_the_mask_covers_arguments_and_tracebacks() -> None:
+    mask = SecretFilter(["42:topsecret-value", None])
+    try:
+        raise ValueError("token 42:topsecret-value rejected")
+    except ValueError:
+        args = ("bot42", "topsecret-value")
+        record = logging.LogRecord("x", logging.ERROR, "f", 1, "url %s/%s", args, sys.exc_info())
+    assert mask.filter(record)
+    text = logging.Formatter().format(record)
+    assert "topsecret-value" not in text and "[secret]" in text

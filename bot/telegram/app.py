@@ -29,6 +29,7 @@ from telegram.ext import (
 from bot.config import ConfigError, Settings, load_settings
 from bot.knowledge import KnowledgeError
 from bot.live import LiveFAQ
+from bot.logmask import install as mask_secrets_in_logs
 from bot.privacy import load_or_create_key
 from bot.replies import Reply
 from bot.store import Store, StoreError
@@ -159,6 +160,7 @@ def run(args: argparse.Namespace | None = None) -> int:
     if not settings.token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    mask = mask_secrets_in_logs([settings.token, settings.webhook_secret, settings.secret])
     try:
         live = LiveFAQ(settings.knowledge_dir, settings.match)
     except KnowledgeError as exc:
@@ -190,7 +192,7 @@ def run(args: argparse.Namespace | None = None) -> int:
         print("Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather.", file=sys.stderr)
         return 1
     except (NetworkError, TimedOut) as exc:
-        print(f"Cannot reach the Telegram Bot API at {settings.api_url}: {exc}", file=sys.stderr)
+        print(mask.mask(f"Cannot reach the Telegram Bot API at {settings.api_url}: {exc}"), file=sys.stderr)
         return 1
     finally:
         pid_file.unlink(missing_ok=True)
