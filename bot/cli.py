@@ -338,13 +338,36 @@ def cmd_reload(args: argparse.Namespace) -> int:
         for err in exc.errors:
             print(f"  {err}", file=sys.stderr)
         return 1
+    import fcntl
+
     pid_file = settings.db_path.with_suffix(".pid")
     try:
-        pid = int(pid_file.read_text().strip())
+        fd = os.open(pid_file, os.O_RDONLY)
+    except OSError:
+        print(f"No running bot found (no {pid_file}). Start it with: faqbot run", file=sys.stderr)
+        return 1
+    try:
+        # The running bot holds an exclusive lock on its pid file; if we can lock it, nobody does, and
+        # the pid in it is stale (after a crash it may now belong to any other program).
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = int(os.read(fd, 32).decode("ascii", "replace").strip() or 0)
+        else:
+            print(
+                f"No running bot found: {pid_file} is left over from a bot that did not stop cleanly, so "
+                "its pid was not signalled. Start the bot with: faqbot run",
+                file=sys.stderr,
+            )
+            return 1
+        if pid <= 0:
+            raise ValueError(pid)
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError):
         print(f"No running bot found (no live pid in {pid_file}). Start it with: faqbot run", file=sys.stderr)
         return 1
+    finally:
+        os.close(fd)
     print(f"The FAQ is valid ({len(kb)} entries); asked the bot (pid {pid}) to reload it.")
     return 0
 

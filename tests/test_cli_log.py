@@ -98,8 +98,11 @@ def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import signal, sys, time, pathlib\n"
+            "import fcntl, os, signal, sys, time, pathlib\n"
             f"mark = pathlib.Path({str(marker)!r})\n"
+            f"fd = os.open({str(tmp_path / 'bot.pid')!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"  # like faqbot run: the live bot holds its pid file
+            "os.write(fd, str(os.getpid()).encode())\n"
             "signal.signal(signal.SIGHUP, lambda *a: (mark.write_text('x'), sys.exit(0)))\n"
             "print('ready', flush=True)\n"
             "time.sleep(30)\n",
@@ -109,7 +112,6 @@ def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
     )
     try:
         assert child.stdout and child.stdout.readline().strip() == "ready"
-        (tmp_path / "bot.pid").write_text(str(child.pid))
         run = faqbot(tmp_path, "reload")
         assert run.returncode == 0 and "asked the bot" in run.stdout
         child.wait(timeout=10)
@@ -133,3 +135,16 @@ def test_reload_refuses_a_broken_faq(tmp_path: Path) -> None:
         env={**os.environ, "FAQBOT_KNOWLEDGE": str(broken), "FAQBOT_DB": str(tmp_path / "bot.sqlite3")},
     )
     assert env_run.returncode == 1 and "a.yaml:" in env_run.stderr and "not asked to reload" in env_run.stderr
+
+
+def test_reload_never_signals_the_stranger_behind_a_stale_pid_file(tmp_path: Path) -> None:
+    """After a SIGKILL the pid file stays; its pid may now be any program, which SIGHUP would kill."""
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "bot.pid").write_text(str(stranger.pid))
+        run = faqbot(tmp_path, "reload")
+        assert run.returncode == 1 and "did not stop cleanly" in run.stderr, run.stderr
+        assert stranger.poll() is None  # still alive: it was not signalled
+    finally:
+        stranger.kill()
+        stranger.wait()

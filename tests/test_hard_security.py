@@ -23,6 +23,8 @@ from tests.telegram_harness import (
     Running,
     faqbot_env,
     running_bot,
+    start_faqbot,
+    stop_faqbot,
 )
 from tests.test_hard_faults import _assert_one_clear_line, _start_and_wait
 from tests.test_hard_reload_auth import _press
@@ -187,3 +189,29 @@ def test_the_mask_covers_arguments_and_tracebacks() -> None:
     assert mask.filter(record)
     text = logging.Formatter().format(record)
     assert "topsecret-value" not in text and "[secret]" in text
+
+
+# --------------------------------------------------------------------------- item 15: the pid file
+
+
+async def test_the_pid_file_is_locked_while_the_bot_lives_and_trusted_only_then(tmp_path: Path) -> None:
+    db = tmp_path / "bot.sqlite3"
+    async with FakeBotAPI() as api:
+        env = faqbot_env(api, db)
+        first = await start_faqbot(env, tmp_path)
+        try:
+            await api.wait_for("getUpdates", timeout=20)
+            second = await asyncio.create_subprocess_exec(
+                *_faqbot("run"), env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+            )
+            _, err = await asyncio.wait_for(second.communicate(), 20)
+            assert second.returncode == 1 and b"already using" in err, err
+            assert int((tmp_path / "bot.pid").read_text()) == first.pid  # the second one left it alone
+        finally:
+            await stop_faqbot(first, graceful=False)  # SIGKILL: the pid file stays behind
+        assert (tmp_path / "bot.pid").exists()
+        reload = await asyncio.create_subprocess_exec(
+            *_faqbot("reload"), env=env, cwd=tmp_path, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await reload.communicate()
+        assert reload.returncode == 1 and b"did not stop cleanly" in err, err

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import fcntl
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from telegram.ext import (
 from bot.config import ConfigError, Settings, load_settings
 from bot.knowledge import KnowledgeError
 from bot.live import LiveFAQ
+from bot.logmask import SecretFilter
 from bot.logmask import install as mask_secrets_in_logs
 from bot.privacy import load_or_create_key
 from bot.replies import Reply
@@ -148,6 +150,24 @@ def _pid_file(settings: Settings) -> Path:
     return settings.db_path.with_suffix(".pid")
 
 
+def _hold_pid_file(path: Path) -> int:
+    """Write our pid to ``path`` and hold an exclusive lock on it for as long as the process lives.
+
+    The lock is what ``faqbot reload`` trusts: the kernel drops it when the process dies, even by
+    SIGKILL, so a stale file (whose pid may now be another program) is never mistaken for the bot.
+    Raises BlockingIOError if another ``faqbot run`` holds it.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def run(args: argparse.Namespace | None = None) -> int:
     """``faqbot run``: validate everything, then poll (or serve the webhook) until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -161,6 +181,27 @@ def run(args: argparse.Namespace | None = None) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
     mask = mask_secrets_in_logs([settings.token, settings.webhook_secret, settings.secret])
+    pid_file = _pid_file(settings)
+    try:
+        pid_fd = _hold_pid_file(pid_file)
+    except BlockingIOError:
+        print(
+            f"Another faqbot run is already using {settings.db_path} (its pid file {pid_file} is locked). "
+            "Stop it first.",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        print(f"Cannot write the pid file {pid_file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    try:
+        return _run_holding_pid_file(settings, mask)
+    finally:
+        pid_file.unlink(missing_ok=True)
+        os.close(pid_fd)
+
+
+def _run_holding_pid_file(settings: Settings, mask: SecretFilter) -> int:
     try:
         live = LiveFAQ(settings.knowledge_dir, settings.match)
     except KnowledgeError as exc:
@@ -174,8 +215,6 @@ def run(args: argparse.Namespace | None = None) -> int:
         print(f"Cannot use the database: {exc}", file=sys.stderr)
         return 1
     app = build_application(settings, live, reload_on_sighup=True)
-    pid_file = _pid_file(settings)
-    pid_file.write_text(str(os.getpid()))
     try:
         if settings.webhook_url:
             app.run_webhook(
@@ -194,8 +233,6 @@ def run(args: argparse.Namespace | None = None) -> int:
     except (NetworkError, TimedOut) as exc:
         print(mask.mask(f"Cannot reach the Telegram Bot API at {settings.api_url}: {exc}"), file=sys.stderr)
         return 1
-    finally:
-        pid_file.unlink(missing_ok=True)
     return 0
 
 
