@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from telegram import BotCommand, Update
-from telegram.error import InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -64,6 +64,10 @@ To try the bot without Telegram, run:  faqbot chat"""
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the problem without any message text; tell the user something went wrong where possible."""
     err = context.error
+    if isinstance(err, Forbidden):
+        # The user blocked the bot or left the chat: nothing is wrong here, and an apology cannot arrive.
+        log.info("could not reach a chat (Forbidden: the user blocked the bot or left); moving on")
+        return
     if isinstance(err, RetryAfter | TimedOut | NetworkError):
         log.warning("Bot API problem: %s", type(err).__name__)
     else:

@@ -20,7 +20,7 @@ from bot.replies import (
     render_sections,
 )
 from bot.telegram.send import edit_reply, send_reply
-from bot.telegram.services import services
+from bot.telegram.services import Services, services
 from bot.telegram.volunteers import (
     UNKNOWN_COMMAND,
     handle_volunteer_message,
@@ -168,7 +168,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     snap = svc.live.current  # one snapshot for the whole reply
     match = snap.match(text)
     if match.outcome is Outcome.ANSWER and match.entry:
-        await svc.store.count_answer(match.entry.id)
+        await _count_answer(svc, match.entry.id)
     elif match.outcome is Outcome.UNKNOWN:
         log_id = await svc.store.log_question(
             user.id, message.chat_id, text, reason="unanswered", best_id=match.best_id, score=match.score
@@ -206,7 +206,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await query.answer(STALE, show_alert=True)
             return
         await query.answer()
-        await svc.store.count_answer(entry.id)
+        await _count_answer(svc, entry.id)
         await send_reply(context.bot, chat_id, render_entry(entry, kb))
     elif action == "topics":
         await query.answer()
@@ -225,7 +225,10 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if vote not in ("up", "dn") or kb.get(entry_id) is None:
             await query.answer(STALE, show_alert=True)
             return
-        await svc.store.add_feedback(query.from_user.id, entry_id, vote == "up")
+        try:
+            await svc.store.add_feedback(query.from_user.id, entry_id, vote == "up")
+        except Exception:  # a lost vote must not cost the parent the thank-you or the follow-up
+            log.warning("could not record feedback on %s", entry_id, exc_info=True)
         if vote == "up":
             await query.answer("Thank you for the feedback!")
         else:
@@ -270,6 +273,14 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await _drop_feedback_buttons(context, message)
     else:
         await query.answer(STALE, show_alert=True)
+
+
+async def _count_answer(svc: Services, entry_id: str) -> None:
+    """Count an answered question; analytics never block an answer, so a failure is only logged."""
+    try:
+        await svc.store.count_answer(entry_id)
+    except Exception:
+        log.warning("could not count an answer for %s", entry_id, exc_info=True)
 
 
 def _original_question(message: Message | None) -> str | None:
