@@ -498,3 +498,20 @@ async def test_a_user_who_blocked_the_bot_is_an_info_line_not_an_error(
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert any("blocked the bot" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
         assert "Sources" in (await bot.ask(ANSWERABLE[1], user=USERS[1]))["text"]  # and it carries on
+
+
+async def test_one_retry_layer_with_the_rate_limiter_on(tmp_path: Path) -> None:
+    """AIORateLimiter's retries used to wrap send.py's: up to 4 x 4 sends of one message. Now each
+    message is tried at most MAX_ATTEMPTS times in all."""
+    from bot.telegram.send import MAX_ATTEMPTS
+
+    async with running_bot(tmp_path, rate_limit=True) as bot:
+        await bot.api.wait_for("setMyCommands")
+        chat = USERS[0]
+        bot.api.fail_next("sendMessage", status=429, retry_after=1, times=MAX_ATTEMPTS + 2, chat_id=chat)
+        bot.api.inject_message(chat, ANSWERABLE[0])
+        await bot.api.wait_for("sendMessage", chat_id=chat, timeout=20)  # the first that got through
+        sends = [c for c in bot.api.calls if c.method == "sendMessage" and c.params["chat_id"] == chat]
+        answer_tries = [c for c in sends if "Sources" in c.params["text"]]
+        assert len(answer_tries) == MAX_ATTEMPTS, [c.status for c in answer_tries]
+        assert [c.status for c in sends] == [429] * (MAX_ATTEMPTS + 2) + [200]

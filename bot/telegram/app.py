@@ -103,7 +103,12 @@ def build_application(
     # and was a quarter of the bot's CPU under load (bench/e2e.py); requests wait for a connection.
     builder = builder.connection_pool_size(16).pool_timeout(30.0)
     if settings.rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # One retry layer: the limiter only paces requests; send.py's loop does every retry (429 and
+        # network errors alike), so a send is tried at most send.MAX_ATTEMPTS times, not 4 x 4.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=0))
+        # With no retries of its own the limiter logs each 429 it passes on as an ERROR with a
+        # traceback; send.py logs the same event as a one-line warning.
+        logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
     async def post_init(app: Application) -> None:
         nonlocal store
