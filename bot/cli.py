@@ -157,8 +157,8 @@ def _press(snap: Snapshot, action: str, arg: str) -> Reply | None:
     kb = snap.kb
     if action == "a" and (entry := kb.get(arg)):
         return render_entry(entry, kb)
-    if action == "sec" and is_number(arg):
-        return render_section(kb, int(arg))
+    if action == "sec":
+        return render_section(kb, arg)
     if action == "topics":
         return render_sections(kb)
     if action == "fb":

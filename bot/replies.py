@@ -149,15 +149,26 @@ def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True) -> Rep
     )
 
 
+def section_key(title: str) -> str:
+    """A section's stable button id, made from its title ("Census collections" -> "census-collections").
+
+    Buttons carry this rather than a position, so after a reload an old button opens the same section
+    or none, never a different one.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return slug[: CALLBACK_DATA_MAX - len("sec:")].rstrip("-") or "section"
+
+
 def render_sections(kb: KnowledgeBase) -> Reply:
-    rows = tuple((Button(label(s.title), "sec", str(i)),) for i, s in enumerate(kb.sections))
+    rows = tuple((Button(label(s.title), "sec", section_key(s.title)),) for s in kb.sections)
     return Reply("Choose a topic:", rows)
 
 
-def render_section(kb: KnowledgeBase, index: int) -> Reply | None:
-    if not 0 <= index < len(kb.sections):
+def render_section(kb: KnowledgeBase, key: str) -> Reply | None:
+    """The entries of the section whose :func:`section_key` is ``key``; None if there is none."""
+    section = next((s for s in kb.sections if section_key(s.title) == key), None)
+    if section is None:
         return None
-    section = kb.sections[index]
     rows = tuple((entry_button(kb.entries[i]),) for i in section.entry_ids)
     return Reply(f"<b>{escape(section.title)}</b>", (*rows, (TOPICS,)))
 

@@ -1,10 +1,12 @@
-"""Security and privacy hardening (issue 12), through the real bot and the fake Bot API: stale volunteer
-buttons, /forget in groups and after a key change, pending replies that expire or lose their question."""
+"""Security and privacy hardening (issue 12), through the real bot and the fake Bot API (and real
+`faqbot run` processes where the item is about the process): stale volunteer buttons, /forget in groups
+and after a key change, pending replies, the token in stderr, the pid file, stable section buttons."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -14,13 +16,16 @@ import pytest
 from bot.logmask import SecretFilter
 from bot.store import Store
 from bot.telegram.volunteers import GONE
+from tests.conftest import SHIPPED, VALID_ENTRY
 from tests.fake_bot_api import FakeBotAPI
 from tests.telegram_harness import (
+    ADMIN,
     OTHER_PARENT,
     PARENT,
     VOLUNTEER,
     VOLUNTEER_CHAT,
     Running,
+    buttons,
     faqbot_env,
     running_bot,
     start_faqbot,
@@ -215,3 +220,25 @@ async def test_the_pid_file_is_locked_while_the_bot_lives_and_trusted_only_then(
         )
         _, err = await reload.communicate()
         assert reload.returncode == 1 and b"did not stop cleanly" in err, err
+
+
+# --------------------------------------------------------------------------- item 20: stable section buttons
+
+
+async def test_an_old_section_button_opens_the_same_section_after_a_reload(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(SHIPPED, knowledge)
+    async with running_bot(tmp_path, knowledge=knowledge) as bot:
+        topics = await bot.ask("/topics")
+        old_message = bot.api.bot_messages(PARENT)[-1]
+        first_data = buttons(topics)[0]
+        first_title = topics["reply_markup"]["inline_keyboard"][0][0]["text"]
+        (knowledge / "aaa-new.yaml").write_text(VALID_ENTRY)  # a new section sorts first
+        assert "Reloaded" in (await bot.ask("/reload", user=ADMIN))["text"]
+        new_first = (await bot.ask("/topics"))["reply_markup"]["inline_keyboard"][0][0]["text"]
+        assert new_first != first_title  # the positions really moved
+        await bot.press(PARENT, old_message, first_data)
+        [edit] = await bot.api.wait_for("editMessageText")
+        assert edit.params["text"] == f"<b>{first_title}</b>", edit.params["text"]
+        await bot.press(PARENT, old_message, "sec:0")  # an old positional button: out of date, not wrong
+        assert "out of date" in bot.last_answer()

@@ -13,7 +13,6 @@ from bot.replies import (
     Button,
     Reply,
     escape,
-    is_number,
     render_entry,
     render_match,
     render_section,
@@ -213,7 +212,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if message:
             await edit_reply(context.bot, message, render_sections(kb))
     elif action == "sec":
-        reply = render_section(kb, int(arg)) if is_number(arg) and len(arg) < 6 else None
+        reply = render_section(kb, arg)
         if reply is None:
             await query.answer(STALE, show_alert=True)
             return

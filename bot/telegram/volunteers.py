@@ -90,6 +90,11 @@ def _item_reply(item: LogItem) -> Reply:
     return Reply(text, buttons)
 
 
+def _excerpt(text: str, limit: int = 300) -> str:
+    """The start of a question, enough to recognise it (the card above has it in full)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> None:
     """Post a newly logged question to the volunteer chat, when one is configured."""
     svc = services(context)
@@ -173,7 +178,7 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             Reply(
                 f"Send your reply to <b>#{item.id}</b> as your next message, within {REPLY_MINUTES} minutes. "
                 f"It goes, exactly as you type it, to the parent who asked this, {where}:\n"
-                f"<i>{escape(item.text)}</i>\n\nSend /cancel to stop."
+                f"<i>{escape(_excerpt(item.text))}</i>\n\nSend /cancel to stop."
             ),
         )
     elif kind == "a" and message:
