@@ -242,3 +242,29 @@ async def test_an_old_section_button_opens_the_same_section_after_a_reload(tmp_p
         assert edit.params["text"] == f"<b>{first_title}</b>", edit.params["text"]
         await bot.press(PARENT, old_message, "sec:0")  # an old positional button: out of date, not wrong
         assert "out of date" in bot.last_answer()
+
+
+# ------------------------------------------------------------------------- item 6: where staff commands work
+
+
+async def test_staff_commands_work_only_in_private_and_in_the_volunteer_chat(tmp_path: Path) -> None:
+    other_group = -4343
+    async with running_bot(tmp_path) as bot:
+        await bot.ask(UNKNOWN)  # an open question /queue would post
+        await _card(bot, 1)
+        for user, command in ((VOLUNTEER, "/queue"), (ADMIN, "/stats"), (ADMIN, "/queue")):
+            bot.api.inject_message(user, command, chat_id=other_group, chat_type="group")
+        bot.api.inject_message(PARENT, "@test_faq_bot what is a upn", chat_id=other_group, chat_type="group")
+        await bot.api.wait_for("sendMessage", lambda p: "Sources" in p["text"], chat_id=other_group)
+        await bot.api.wait_consumed()
+        await asyncio.sleep(0.3)
+        assert len(bot.texts(other_group)) == 1  # only the answer to the parent: no queue, no stats
+        card = bot.api.bot_messages(VOLUNTEER_CHAT)[0]
+        stray = dict(card, chat={"id": other_group, "type": "group", "title": "Test group"})
+        [item] = await bot.store.list_log("open")
+        assert await _press(bot, VOLUNTEER, stray, f"q:d:{item.id}") == {}  # a button there is refused
+        assert (await bot.store.get_log(item.id)).status == "open"
+        bot.api.inject_message(VOLUNTEER, "/queue", chat_id=VOLUNTEER_CHAT, chat_type="group")
+        await bot.api.wait_for("sendMessage", lambda p: "open question" in p["text"], chat_id=VOLUNTEER_CHAT)
+        assert "open question" in (await bot.ask("/queue", user=VOLUNTEER))["text"]
+        assert "Last 7 days" in (await bot.ask("/stats", user=ADMIN))["text"]

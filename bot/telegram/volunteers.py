@@ -1,7 +1,8 @@
 """Handlers for volunteers (the queue: reply, attach, dismiss) and admins (reload, stats).
 
 Anyone not configured gets exactly the reply an unknown command gets, and the attempt is logged
-without its text, so the commands reveal nothing about themselves.
+without its text, so the commands reveal nothing about themselves. Staff too get that reply outside a
+private chat and the volunteer chat.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return services(context).settings.is_admin(user.id if user else None)
 
 
+def _staff_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Staff commands and buttons work only in a private chat or in FAQBOT_VOLUNTEER_CHAT, so parents'
+    questions are never posted to some other group a volunteer happens to be in."""
+    chat = update.effective_chat
+    if chat is None:
+        return False
+    return chat.type == ChatType.PRIVATE or chat.id == services(context).settings.volunteer_chat
+
+
 Handler = Callable[..., Awaitable[None]]
 
 
@@ -63,7 +73,7 @@ def staff_only(
         async def guarded(
             update: Update, context: ContextTypes.DEFAULT_TYPE, *args: Any, **kwargs: Any
         ) -> None:
-            if not allowed(update, context):
+            if not allowed(update, context) or not _staff_place(update, context):
                 await _refuse(update, context, what)
                 return
             await handler(update, context, *args, **kwargs)
