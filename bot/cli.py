@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from bot.knowledge import KnowledgeError, load_knowledge
@@ -196,6 +197,13 @@ def cmd_log(args: argparse.Namespace) -> int:
     from bot.privacy import load_or_create_key
     from bot.store import Store, StoreError
 
+    if args.action == "purge" and args.days is not None and not 1 <= args.days <= MAX_DAYS:
+        print(
+            f"--days is how many days of questions to keep: a whole number from 1 to {MAX_DAYS}, "
+            f"got {args.days}. Nothing was purged.",
+            file=sys.stderr,
+        )
+        return 2
     settings = _settings_or_exit()
     db = settings.db_path
     if not db.exists():
@@ -227,6 +235,27 @@ def cmd_log(args: argparse.Namespace) -> int:
             await store.close()
 
     return asyncio.run(work())
+
+
+_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+def visible(text: str, keep: str = "") -> str:
+    """``text`` safe to print on a terminal: control, format (bidi, zero-width), surrogate and unassigned
+    characters are shown as escapes (``\\x1b``, ``\\u202e``) instead of acting on the terminal.
+    Characters in ``keep`` (e.g. a newline) are left as they are."""
+    out = []
+    for char in text:
+        if char not in keep and unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            code = ord(char)
+            width = 2 if code < 0x100 else 4 if code < 0x10000 else 8
+            out.append("\\" + {2: "x", 4: "u", 8: "U"}[width] + f"{code:0{width}x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+MAX_DAYS = 3650  # as FAQBOT_RETENTION_DAYS
 
 
 def _table(rows: list[list[str]], headers: list[str], width: int = 110) -> str:
@@ -267,9 +296,9 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
                 i.created_at[:16].replace("T", " "),
                 i.reason,
                 i.status,
-                i.best_id or "-",
+                visible(i.best_id or "-"),
                 f"{i.score:.2f}",
-                " ".join(i.text.split()),
+                visible(" ".join(i.text.split())),
             ]
             for i in items
         ]
@@ -283,7 +312,7 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
         if item is None:
             return 1
         for name in (f.name for f in dataclasses.fields(item)):
-            print(f"{name:>14}: {getattr(item, name)}")
+            print(f"{name:>14}: {visible(str(getattr(item, name)), keep=chr(10))}")
         return 0
     if args.action == "export":
         try:
@@ -319,7 +348,7 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
             )
         return 0
     if args.action == "purge":
-        days = args.days or retention_days
+        days = retention_days if args.days is None else args.days
         removed = await store.purge(days)
         print(f"Purged {removed} row(s) older than {days} days.")
         return 0

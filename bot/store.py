@@ -24,7 +24,9 @@ import asyncio
 import contextlib
 import csv
 import os
+import re
 import sqlite3
+import unicodedata
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -223,11 +225,24 @@ def _now(now: datetime | None) -> datetime:
     return datetime.now(UTC) if now is None else now
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_INVISIBLE_LEAD = re.compile("^[\\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*")
+
+
+def _formula_like(part: str) -> bool:
+    """Would a spreadsheet read this cell (or this ``;``-separated piece of it) as a formula? Spaces,
+    zero-width characters and full-width lookalikes (＝, ＋) in front do not hide one."""
+    shown = unicodedata.normalize("NFKC", _INVISIBLE_LEAD.sub("", part))
+    shown = _INVISIBLE_LEAD.sub("", shown)
+    return shown[:1] in _FORMULA_START or part[:1] in ("\t", "\r")
+
+
 def _csv_cell(value: object) -> object:
-    """Neutralise spreadsheet formulas in user text (a leading = + - @ would run in Excel)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """Neutralise spreadsheet formulas in user text: a cell starting = + - @ would run in Excel. A
+    spreadsheet opened with ``;`` as the separator splits a cell there, so each piece is checked."""
+    if not isinstance(value, str):
+        return value
+    return ";".join("'" + part if _formula_like(part) else part for part in value.split(";"))
 
 
 def _explain(exc: sqlite3.Error, path: str) -> str:
@@ -619,7 +634,7 @@ class Store:
 
 
 def _write_csv(handle: IO[str], rows: list[tuple[Any, ...]]) -> None:
-    writer = csv.writer(handle)
+    writer = csv.writer(handle, quoting=csv.QUOTE_ALL)  # every cell quoted: no separator can split one
     writer.writerow(CSV_COLUMNS)
     writer.writerows([_csv_cell(value) for value in row] for row in rows)
 

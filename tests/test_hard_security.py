@@ -268,3 +268,14 @@ async def test_staff_commands_work_only_in_private_and_in_the_volunteer_chat(tmp
         await bot.api.wait_for("sendMessage", lambda p: "open question" in p["text"], chat_id=VOLUNTEER_CHAT)
         assert "open question" in (await bot.ask("/queue", user=VOLUNTEER))["text"]
         assert "Last 7 days" in (await bot.ask("/stats", user=ADMIN))["text"]
+
+
+# --------------------------------------------------------------------------- item 10: a lone surrogate
+
+
+async def test_a_lone_surrogate_is_logged_with_the_character_replaced(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        reply = await bot.ask(UNKNOWN + " \ud800 end")
+        assert "don't know" in reply["text"] and "went wrong" not in reply["text"]
+        [item] = await bot.store.list_log("open")
+        assert item.text == UNKNOWN + " \ufffd end"
