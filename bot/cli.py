@@ -224,7 +224,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         try:
-            key = load_or_create_key(settings.secret, db.with_suffix(".key"))
+            key = load_or_create_key(settings.secret, settings.key_path)
             store = await Store.open(db, key, reset_key=reset)
         except (StoreError, ValueError) as exc:
             print(f"Cannot open the database: {exc}", file=sys.stderr)

@@ -36,6 +36,7 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     knowledge_dir: Path = field(default_factory=default_knowledge_dir)
     db_path: Path = Path("faqbot.sqlite3")
+    key_file: Path | None = None  # None: beside the database, as <db>.key
     admins: frozenset[int] = frozenset()
     volunteers: frozenset[int] = frozenset()
     volunteer_chat: int | None = None
@@ -48,6 +49,11 @@ class Settings:
     rate_limit: bool = True
     flood_per_minute: int = 20
     match: MatchSettings = field(default_factory=MatchSettings)
+
+    @property
+    def key_path(self) -> Path:
+        """Where the generated pseudonym key lives (unused when FAQBOT_SECRET is set)."""
+        return self.key_file if self.key_file is not None else self.db_path.with_suffix(".key")
 
     def is_volunteer(self, user_id: int | None) -> bool:
         return user_id is not None and (user_id in self.volunteers or user_id in self.admins)
@@ -186,6 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
         api_url=api_url,
         knowledge_dir=knowledge,
         db_path=Path(get("FAQBOT_DB") or "faqbot.sqlite3"),
+        key_file=Path(key_file) if (key_file := get("FAQBOT_KEY_FILE")) else None,
         admins=ids("FAQBOT_ADMINS"),
         volunteers=ids("FAQBOT_VOLUNTEERS"),
         volunteer_chat=volunteer_chat,

@@ -356,8 +356,10 @@ def key_fingerprint(key: bytes) -> str:
 def load_or_create_key(secret: str | None, key_path: Path) -> bytes:
     """The pseudonymisation key: the configured secret, else the key file, created on first use.
 
-    Losing the key only unlinks old rows from their users (so /forget cannot find them); it never
-    exposes anyone, which is why a generated key file is an acceptable default.
+    Losing the key would unlink old rows from their users (so /forget could not find them); the store
+    notices a changed key by its fingerprint and refuses it. Whoever holds both the key and the
+    database can reverse a pseudonym by trying every possible Telegram id, so keep the key out of
+    database backups (FAQBOT_KEY_FILE can put it in another folder).
     """
     if secret is not None:
         if len(secret) < MIN_SECRET_CHARS:

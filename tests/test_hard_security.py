@@ -115,7 +115,7 @@ async def test_a_changed_key_stops_the_bot_with_a_way_out(tmp_path: Path) -> Non
         assert reset.returncode == 0
         with sqlite3.connect(db) as con:
             assert con.execute("SELECT COUNT(*) FROM log").fetchone() == (0,)
-        rc, err, polled = await _start_and_wait(env, tmp_path, api)
+        _, err, polled = await _start_and_wait(env, tmp_path, api)
         assert polled, err  # the bot now starts with the new key
 
 
@@ -279,3 +279,23 @@ async def test_a_lone_surrogate_is_logged_with_the_character_replaced(tmp_path: 
         assert "don't know" in reply["text"] and "went wrong" not in reply["text"]
         [item] = await bot.store.list_log("open")
         assert item.text == UNKNOWN + " \ufffd end"
+
+
+# --------------------------------------------------------------------------- item 13: the key kept apart
+
+
+async def test_the_key_file_can_live_apart_from_the_database(tmp_path: Path) -> None:
+    data, secrets = tmp_path / "data", tmp_path / "secrets"
+    data.mkdir()
+    db, key = data / "bot.sqlite3", secrets / "faqbot.key"
+    async with FakeBotAPI() as api:
+        env = faqbot_env(api, db, FAQBOT_KEY_FILE=str(key))
+        _, err, polled = await _start_and_wait(env, tmp_path, api)
+        assert polled, err
+    assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+    assert not db.with_suffix(".key").exists()  # nothing beside the database for a backup to pick up
+    listed = await asyncio.create_subprocess_exec(
+        *_faqbot("log", "list"), env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await listed.communicate()
+    assert listed.returncode == 0 and b"No open questions" in out  # the same key opens it again

@@ -113,7 +113,7 @@ def build_application(
     async def post_init(app: Application) -> None:
         nonlocal store
         if store is None:
-            key = load_or_create_key(settings.secret, settings.db_path.with_suffix(".key"))
+            key = load_or_create_key(settings.secret, settings.key_path)
             store = await Store.open(settings.db_path, key)
         app.bot_data[KEY] = Services(settings, live, store)
         try:
@@ -247,7 +247,7 @@ def _run_holding_pid_file(settings: Settings, mask: SecretFilter) -> int:
 
 async def _check_store(settings: Settings) -> None:
     """Open and close the database once before starting, so a locked or read-only file fails clearly."""
-    key = load_or_create_key(settings.secret, settings.db_path.with_suffix(".key"))
+    key = load_or_create_key(settings.secret, settings.key_path)
     store = await Store.open(settings.db_path, key)
     try:
         await store.check_writable()
