@@ -288,3 +288,36 @@ def test_details_written_in_other_forms(text: str, expected: str) -> None:
 def test_lone_surrogates_are_replaced_not_fatal() -> None:
     assert redact("what about \ud800 this") == "what about \ufffd this"
     "what about \ufffd this".encode()  # storable
+
+
+def test_the_privacy_answer_claims_exactly_what_redaction_does(kb) -> None:
+    """Every kind of detail the bot-privacy answer says we try to remove is removed in the form the
+    answer shows, and what it says can be missed is indeed kept."""
+    answer = kb.get("bot-privacy").answer
+    claimed = {
+        "email addresses": ("write to jane.doe@example.com", "write to [email]"),
+        '"jane at example dot com"': ("write to jane at example dot com", "write to [email]"),
+        "phone numbers": ("call 07700 900123", "call [phone]"),
+        "postcodes": ("we are in LS1 4AP", "we are in [postcode]"),
+        "street addresses with a house number": ("at 14 Acacia Avenue", "at [address]"),
+        "pupil numbers (UPNs)": ("UPN A123456789012", "UPN [upn]"),
+        "National Insurance numbers": ("NI AB123456C", "NI [NI number]"),
+        "date of birth": ("born 12/03/2015", "born [date]"),
+        '"March 2015"': ("born March 2015", "born [date]"),
+        "web links": ("see https://example.org/x?token=1", "see [link]"),
+        '"my son"': ("my son Zephyr is 7", "my son [name] is 7"),
+        '"my daughter"': ("my daughter, Emily, is 7", "my daughter, [name], is 7"),
+        '"called"': ("he is called Tom", "he is called [name]"),
+        "common first names anywhere": ("Oliver was excluded", "[name] was excluded"),
+    }
+    for phrase, (text, expected) in claimed.items():
+        assert phrase in answer, phrase
+        assert redact(text) == expected, (phrase, redact(text))
+    missed = {
+        "a surname on its own": "Mrs Pemberton-Hughes asked",
+        "an unusual name": "Zephyr was excluded",
+        "the name of a school or town": "St Aldhelm's in Little Snoring",
+    }
+    for phrase, text in missed.items():
+        assert phrase in answer, phrase
+        assert redact(text) == text, phrase
