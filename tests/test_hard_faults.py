@@ -429,7 +429,7 @@ def test_locked_database_refuses_to_start_with_one_clear_line(locked_journal_run
 
 async def test_locked_wal_database_refuses_to_start_with_one_clear_line(tmp_path: Path) -> None:
     db = tmp_path / "bot.sqlite3"
-    store = await Store.open(db, b"k" * 32)  # a real faqbot database (WAL)
+    store = await Store.open(db, b"s" * 20)  # a real faqbot database (WAL), with the key the bot will use
     await store.close()
     holder = _lock_exclusively(db)
     try:
@@ -447,7 +447,7 @@ async def test_read_only_database_refuses_to_start_with_one_clear_line(tmp_path:
     folder = tmp_path / "data"
     folder.mkdir()
     db = folder / "bot.sqlite3"
-    store = await Store.open(db, b"k" * 32)
+    store = await Store.open(db, b"s" * 20)  # the key the bot will use: only the permissions are wrong
     await store.close()
     target = db if what == "file" else folder
     mode = target.stat().st_mode
