@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from bot.conversation import ConversationMemory, Turn, understand
@@ -181,8 +182,8 @@ def _press(snap: Snapshot, action: str, arg: str) -> Reply | None:
         return render_entry(entry, kb)
     if action == "more" and (entry := kb.get(arg)):
         return render_detail(entry)
-    if action == "sec" and is_number(arg):
-        return render_section(kb, int(arg))
+    if action == "sec":
+        return render_section(kb, arg)
     if action == "topics":
         return render_sections(kb)
     if action == "fb":
@@ -220,6 +221,13 @@ def cmd_log(args: argparse.Namespace) -> int:
     from bot.privacy import load_or_create_key
     from bot.store import Store, StoreError
 
+    if args.action == "purge" and args.days is not None and not 1 <= args.days <= MAX_DAYS:
+        print(
+            f"--days is how many days of questions to keep: a whole number from 1 to {MAX_DAYS}, "
+            f"got {args.days}. Nothing was purged.",
+            file=sys.stderr,
+        )
+        return 2
     settings = _settings_or_exit()
     db = settings.db_path
     if not db.exists():
@@ -228,10 +236,20 @@ def cmd_log(args: argparse.Namespace) -> int:
         )
         return 0 if args.action in ("list", "suggestions", "purge") else 1
 
+    reset = args.action == "reset-key"
+    if reset and not args.yes:
+        print(
+            "faqbot log reset-key deletes every logged question, pending reply and vote, and makes the\n"
+            "current key (FAQBOT_SECRET or the key file) the database's key. Answer counts are kept.\n"
+            "Use it when the old key is lost for good. Run it again with --yes to go ahead.",
+            file=sys.stderr,
+        )
+        return 1
+
     async def work() -> int:
         try:
-            key = load_or_create_key(settings.secret, db.with_suffix(".key"))
-            store = await Store.open(db, key)
+            key = load_or_create_key(settings.secret, settings.key_path)
+            store = await Store.open(db, key, reset_key=reset)
         except (StoreError, ValueError) as exc:
             print(f"Cannot open the database: {exc}", file=sys.stderr)
             return 1
@@ -241,6 +259,27 @@ def cmd_log(args: argparse.Namespace) -> int:
             await store.close()
 
     return asyncio.run(work())
+
+
+_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+def visible(text: str, keep: str = "") -> str:
+    """``text`` safe to print on a terminal: control, format (bidi, zero-width), surrogate and unassigned
+    characters are shown as escapes (``\\x1b``, ``\\u202e``) instead of acting on the terminal.
+    Characters in ``keep`` (e.g. a newline) are left as they are."""
+    out = []
+    for char in text:
+        if char not in keep and unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+            code = ord(char)
+            width = 2 if code < 0x100 else 4 if code < 0x10000 else 8
+            out.append("\\" + {2: "x", 4: "u", 8: "U"}[width] + f"{code:0{width}x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+MAX_DAYS = 3650  # as FAQBOT_RETENTION_DAYS
 
 
 def _table(rows: list[list[str]], headers: list[str], width: int = 110) -> str:
@@ -266,6 +305,9 @@ async def _existing_item(store, item_id: int):  # type: ignore[no-untyped-def]
 
 
 async def _log_action(args: argparse.Namespace, store, retention_days: int) -> int:  # type: ignore[no-untyped-def]
+    if args.action == "reset-key":
+        print("Done: the personal rows are deleted and the current key is now the database's key.")
+        return 0
     if args.action == "list":
         status = None if args.status == "all" else args.status
         items = await store.list_log(status, limit=args.limit)
@@ -278,9 +320,9 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
                 i.created_at[:16].replace("T", " "),
                 i.reason,
                 i.status,
-                i.best_id or "-",
+                visible(i.best_id or "-"),
                 f"{i.score:.2f}",
-                " ".join(i.text.split()),
+                visible(" ".join(i.text.split())),
             ]
             for i in items
         ]
@@ -294,7 +336,7 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
         if item is None:
             return 1
         for name in (f.name for f in dataclasses.fields(item)):
-            print(f"{name:>14}: {getattr(item, name)}")
+            print(f"{name:>14}: {visible(str(getattr(item, name)), keep=chr(10))}")
         return 0
     if args.action == "export":
         try:
@@ -330,7 +372,7 @@ async def _log_action(args: argparse.Namespace, store, retention_days: int) -> i
             )
         return 0
     if args.action == "purge":
-        days = args.days or retention_days
+        days = retention_days if args.days is None else args.days
         removed = await store.purge(days)
         print(f"Purged {removed} row(s) older than {days} days.")
         return 0
@@ -349,13 +391,36 @@ def cmd_reload(args: argparse.Namespace) -> int:
         for err in exc.errors:
             print(f"  {err}", file=sys.stderr)
         return 1
+    import fcntl
+
     pid_file = settings.db_path.with_suffix(".pid")
     try:
-        pid = int(pid_file.read_text().strip())
+        fd = os.open(pid_file, os.O_RDONLY)
+    except OSError:
+        print(f"No running bot found (no {pid_file}). Start it with: faqbot run", file=sys.stderr)
+        return 1
+    try:
+        # The running bot holds an exclusive lock on its pid file; if we can lock it, nobody does, and
+        # the pid in it is stale (after a crash it may now belong to any other program).
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = int(os.read(fd, 32).decode("ascii", "replace").strip() or 0)
+        else:
+            print(
+                f"No running bot found: {pid_file} is left over from a bot that did not stop cleanly, so "
+                "its pid was not signalled. Start the bot with: faqbot run",
+                file=sys.stderr,
+            )
+            return 1
+        if pid <= 0:
+            raise ValueError(pid)
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError):
         print(f"No running bot found (no live pid in {pid_file}). Start it with: faqbot run", file=sys.stderr)
         return 1
+    finally:
+        os.close(fd)
     print(f"The FAQ is valid ({len(kb)} entries); asked the bot (pid {pid}) to reload it.")
     return 0
 
@@ -411,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(
         "suggestions", help="print attached questions as YAML alternatives to paste into knowledge/"
     )
+    q = logs.add_parser(
+        "reset-key", help="after the pseudonym key was lost: delete every personal row and adopt the new key"
+    )
+    q.add_argument("--yes", action="store_true", help="really delete")
     q = logs.add_parser("purge", help="delete log rows older than the retention period")
     q.add_argument("--days", type=int, help="override FAQBOT_RETENTION_DAYS")
     p.set_defaults(func=cmd_log)

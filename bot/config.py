@@ -15,6 +15,7 @@ from bot.knowledge import default_knowledge_dir
 from bot.matcher import MatchSettings
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
+MIN_WEBHOOK_SECRET = 16  # Telegram allows 1-256 characters; a short one could be guessed
 
 
 class ConfigError(Exception):
@@ -35,11 +36,12 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     knowledge_dir: Path = field(default_factory=default_knowledge_dir)
     db_path: Path = Path("faqbot.sqlite3")
+    key_file: Path | None = None  # None: beside the database, as <db>.key
     admins: frozenset[int] = frozenset()
     volunteers: frozenset[int] = frozenset()
     volunteer_chat: int | None = None
     webhook_url: str | None = None
-    webhook_listen: str = "0.0.0.0"
+    webhook_listen: str = "127.0.0.1"  # behind a reverse proxy; 0.0.0.0 only when asked for
     webhook_port: int = 8443
     webhook_secret: str | None = None
     secret: str | None = None
@@ -47,6 +49,11 @@ class Settings:
     rate_limit: bool = True
     flood_per_minute: int = 20
     match: MatchSettings = field(default_factory=MatchSettings)
+
+    @property
+    def key_path(self) -> Path:
+        """Where the generated pseudonym key lives (unused when FAQBOT_SECRET is set)."""
+        return self.key_file if self.key_file is not None else self.db_path.with_suffix(".key")
 
     def is_volunteer(self, user_id: int | None) -> bool:
         return user_id is not None and (user_id in self.volunteers or user_id in self.admins)
@@ -159,6 +166,17 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
     secret_token = get("FAQBOT_WEBHOOK_SECRET")
     if secret_token and not all(c.isalnum() or c in "_-" for c in secret_token):
         problems.append("FAQBOT_WEBHOOK_SECRET may only contain letters, digits, _ and -")
+    elif secret_token and not MIN_WEBHOOK_SECRET <= len(secret_token) <= 256:
+        problems.append(
+            f"FAQBOT_WEBHOOK_SECRET must be {MIN_WEBHOOK_SECRET} to 256 characters long, "
+            f"got {len(secret_token)} (try `openssl rand -hex 32`)"
+        )
+    if webhook_url and not secret_token:
+        problems.append(
+            "FAQBOT_WEBHOOK_SECRET is required with FAQBOT_WEBHOOK_URL: without it anyone who can reach "
+            "the webhook could send the bot forged updates. Set it to a long random string "
+            "(e.g. `openssl rand -hex 32`)"
+        )
 
     defaults = MatchSettings()
     match = MatchSettings(
@@ -174,11 +192,12 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
         api_url=api_url,
         knowledge_dir=knowledge,
         db_path=Path(get("FAQBOT_DB") or "faqbot.sqlite3"),
+        key_file=Path(key_file) if (key_file := get("FAQBOT_KEY_FILE")) else None,
         admins=ids("FAQBOT_ADMINS"),
         volunteers=ids("FAQBOT_VOLUNTEERS"),
         volunteer_chat=volunteer_chat,
         webhook_url=webhook_url,
-        webhook_listen=get("FAQBOT_WEBHOOK_LISTEN") or "0.0.0.0",
+        webhook_listen=get("FAQBOT_WEBHOOK_LISTEN") or "127.0.0.1",
         webhook_port=integer("FAQBOT_WEBHOOK_PORT", 8443, 1, 65535),
         webhook_secret=secret_token,
         secret=get("FAQBOT_SECRET"),

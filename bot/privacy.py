@@ -1,10 +1,15 @@
 """Personal details out, pseudonyms in: what the store keeps about a parent is redacted and keyed.
 
-``redact`` removes what identifies a family (emails, phone numbers, postcodes, pupil numbers, dates
-of birth, children's names) before a question is written anywhere. It errs towards keeping text that
-only looks like a detail ("year 10", "SI 2013/2094", "in 2018-19"), because volunteers need the
-question to answer it. ``pseudonymise`` turns a Telegram id into a keyed hash, so rows of one user can
-be found (for /forget) without the id itself being stored.
+``redact`` tries to remove what identifies a family before a question is written anywhere: emails
+(also spelt "jane at example dot com"), phone numbers, postcodes, street addresses with a house
+number, pupil numbers (UPNs), National Insurance numbers, dates (with a year), web links, and
+children's names (after "my son", "called", "child:" and the like, and common first names from
+``first_names.txt`` anywhere). Text is NFKC-normalised and stripped of invisible characters first,
+so full-width digits, non-breaking and zero-width spaces do not hide a detail. It is best effort: a
+surname on its own, an unusual name with no lead-in, a school or a town are not caught. It errs
+towards keeping text that only looks like a detail ("year 10", "SI 2013/2094", "in 2018-19"),
+because volunteers need the question to answer it. ``pseudonymise`` turns a Telegram id into a keyed
+hash, so rows of one user can be found (for /forget) without the id itself being stored.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ import hmac
 import os
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 MIN_SECRET_CHARS = 16
@@ -24,18 +32,57 @@ _MAX_PASSES = 5
 
 # --------------------------------------------------------------------------- patterns
 
+# Characters that show nothing but can split a detail so a pattern misses it (zero-width spaces and
+# joiners, word joiner, soft hyphen, BOM, direction marks and overrides).
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_URL = re.compile(r"(?<![\w@])(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
+
 _EMAIL = re.compile(
     r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]+@(?:[\w-]+\.)+[A-Za-z]{2,}(?![\w-])"
 )
+# "jane at example dot com", "jane(at)example(dot)co(dot)uk", "jane [at] example.com".
+_TLD = r"(?:com|org|net|uk|co|ac|gov|sch|edu|io|me|info|biz|ie|eu)"
+_AT_WORD = r"\s*[(\[{<]\s*at\s*[)\]}>]\s*"
+_DOT_WORD = r"(?:\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+)"
+# A plain " at " needs a spelt-out "dot" before the ending, so "I looked at gov.uk" stays.
+_SPELT_EMAIL = re.compile(
+    rf"(?<![\w.+-])[\w.+-]+{_AT_WORD}[\w-]+(?:(?:\.|{_DOT_WORD})[\w-]+)*(?:\.|{_DOT_WORD}){_TLD}(?![\w-])"
+    rf"|(?<![\w.+-])[\w.+-]+\s+at\s+[\w-]+(?:(?:\.|{_DOT_WORD})[\w-]+)*{_DOT_WORD}{_TLD}(?![\w-])",
+    re.IGNORECASE,
+)
 
-# Unique pupil number: a letter and 12 digits; a temporary UPN ends in a letter instead.
-_UPN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9]{11}[0-9A-Za-z](?![A-Za-z0-9])")
+# Unique pupil number: a letter and 12 digits (a temporary UPN ends in a letter instead), also
+# written in groups ("A123 4567 8901 2").
+_UPN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z](?:[ .\-]?[0-9]){11}[ .\-]?[0-9A-Za-z](?![A-Za-z0-9])")
+
+# National Insurance number: two letters, three pairs of digits, a letter A-D ("QQ 12 34 56 C").
+_NINO = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}(?:[ .\-]?[0-9]{2}){3}[ .\-]?[A-D](?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
 
 # A UK number: +44 / 0044 (optionally "(0)") or a leading 0, then a national number starting 1, 2, 3
-# or 7 with 9-10 digits in all, allowing spaces, dashes and brackets between the digits.
+# or 7 with 9-10 digits in all, allowing spaces, dots, dashes, slashes and brackets between digits.
 _PHONE = re.compile(
-    r"(?:(?<![\w+])(?:\+|00)[ ]?44[ \-]?(?:\(0\)[ \-]?)?\(?|(?<![\w+(])\(?0)"
-    r"[1237](?:[ \-()]{0,2}[0-9]){8,9}(?![0-9])"
+    r"(?:(?<![\w+])(?:\+|00)[ ]?44[ .\-]?(?:\(0\)[ .\-]?)?\(?|(?<![\w+(])\(?0)"
+    r"[1237](?:[ .\-()/]{0,3}[0-9]){8,9}(?![0-9])"
+)
+
+# A house number and a street: "14 Acacia Avenue", "3b mill lane". Words that are also everyday
+# words (way, park, close, hill ...) count only when the street name is capitalised.
+_STREET_STRONG = (
+    r"(?:road|rd|street|st|avenue|ave|lane|ln|drive|crescent|cres|gardens|gdns|terrace|grove|mews"
+    r"|boulevard|parade)"
+)
+_STREET_WEAK = r"(?:Way|Close|Court|Place|Hill|Park|View|Walk|Row|Rise|Square|Green|Croft|Fields|End)"
+_STREET = re.compile(
+    rf"(?<![\w/.-])[0-9]{{1,4}}[A-Za-z]?,?\s+(?:[A-Za-z'’-]+\s+){{1,3}}{_STREET_STRONG}\.?(?![\w-])",
+    re.IGNORECASE,
+)
+_STREET_CAPS = re.compile(
+    rf"(?<![\w/.-])[0-9]{{1,4}}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'’-]+\s+){{1,3}}{_STREET_WEAK}(?![\w-])"
 )
 
 # Postcode shapes A9 9AA, A99 9AA, A9A 9AA, AA9 9AA, AA99 9AA, AA9A 9AA with the letters Royal Mail uses.
@@ -55,8 +102,9 @@ _MONTH = (
 _DAY = r"(?:[12][0-9]|3[01]|0?[1-9])(?:st|nd|rd|th)?"
 _YEAR = r"(?:19|20)[0-9]{2}"
 _DATE_WORDS = re.compile(
-    rf"(?<![A-Za-z0-9]){_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}(?![0-9])"
-    rf"|(?<![A-Za-z0-9]){_MONTH}\s+{_DAY},?\s+{_YEAR}(?![0-9])",
+    rf"(?<![A-Za-z0-9]){_DAY}\s+(?:of\s+)?{_MONTH},?\s+(?:{_YEAR}|'?[0-9]{{2}})(?![0-9])"
+    rf"|(?<![A-Za-z0-9]){_MONTH}\s+{_DAY},?\s+{_YEAR}(?![0-9])"
+    rf"|(?<![A-Za-z0-9]){_MONTH},?\s+{_YEAR}(?![0-9])",  # "March 2015": month and year
     re.IGNORECASE,
 )
 # 12/03/2015, 12-3-15, 12.03.2015 (same separator twice) and 2015-03-12.
@@ -71,6 +119,26 @@ _DATE_ISO = re.compile(
 _NAME_TRIGGER = re.compile(
     r"(?<![\w\[])(?:called|named|name\s+is|name['’]s|names\s+are)\s+(?=[^\W\d_])", re.IGNORECASE
 )
+# "my son John", "our daughter, Emily,", "my son is John", "child: John Smith": a name may follow.
+_RELATIVE = (
+    r"(?:son|daughter|child|kid|boy|girl|stepson|stepdaughter|step-son|step-daughter|grandson"
+    r"|granddaughter|twin|baby|toddler|nephew|niece|foster\s+child|little\s+one)s?"
+)
+_RELATIVE_TRIGGER = re.compile(
+    rf"(?<![\w\[])(?:(?:my|our|his|her|their)\s+(?:(?:eldest|oldest|youngest|little|older|younger"
+    rf"|middle|big|[0-9]+[- ]year[- ]old)\s+)*{_RELATIVE}(?:\s*[,:(\-–]\s*|\s+(?:is|was)\s+|\s+)"
+    rf"|(?:child|son|daughter|pupil|student|child['’]s\s+name|full\s+name|name)\s*:\s*)"
+    rf"(?=[^\W\d_])",
+    re.IGNORECASE,
+)
+# Capitalised words that follow a relative without being a name ("my son Is In Year 6").
+_NOT_NAMES_AFTER_RELATIVE = frozenset(
+    """is was has had does did can will may might must would could should goes went gets got gives
+    also just now still only even never always often really very too not no yes all both
+    year years reception nursery school primary secondary academy college sixth form class
+    term age aged who and but or mr mrs ms miss dr sir i im i'm he she they we
+    """.split()
+)
 _WORD = re.compile(r"[^\W\d_](?:[\w'’\-]*\w)?")
 _SPACES = re.compile(r"[ \t]+")
 # Words that follow "called"/"named" without being a name: "I called the school", "named in the report".
@@ -83,7 +151,36 @@ _NOT_NAMES = frozenset(
 )
 _PRONOUNS = frozenset({"him", "her", "them"})
 
+
+@cache
+def _first_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(names removed anywhere, names removed only after a lead-in), lowercase, from first_names.txt."""
+    anywhere: set[str] = set()
+    after_lead_in: set[str] = set()
+    for line in files("bot").joinpath("first_names.txt").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, flag = line.partition(" ")
+        (after_lead_in if flag.strip() == "*" else anywhere).add(name.lower())
+    return frozenset(anywhere), frozenset(after_lead_in)
+
+
+@cache
+def _everyday_words() -> frozenset[str]:
+    """Everyday English words of five letters or more (the typo corrector's list, bot/common_words.txt)."""
+    text = files("bot").joinpath("common_words.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
 # --------------------------------------------------------------------------- redaction
+
+
+def clean_text(text: str) -> str:
+    """NFKC (full-width digits, non-breaking spaces to plain ones), invisible characters removed, and any
+    lone UTF-16 surrogate (which cannot be stored) replaced by U+FFFD."""
+    text = _SURROGATE.sub("\ufffd", text)
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
 
 
 def _valid_day_month(a: int, b: int) -> bool:
@@ -142,29 +239,99 @@ def _names(text: str) -> str:
     return "".join(out)
 
 
+def _split_possessive(word: str) -> tuple[str, str]:
+    """("Emily", "'s") for "Emily's", so the name goes and the grammar stays."""
+    for suffix in ("'s", "’s"):
+        if word.lower().endswith(suffix) and len(word) > len(suffix):
+            return word[: -len(suffix)], word[-len(suffix) :]
+    return word, ""
+
+
+def _looks_like_name(word: str) -> bool:
+    """After "my son" and the like: a listed first name, or a capitalised word that is not an everyday
+    one (and not an acronym such as EHCP)."""
+    anywhere, after_lead_in = _first_names()
+    lower = word.lower()
+    if lower in anywhere or lower in after_lead_in:
+        return True
+    if not word[0].isupper() or (len(word) > 1 and word.isupper()):
+        return False
+    stop = lower in _NOT_NAMES or lower in _NOT_NAMES_AFTER_RELATIVE
+    return not stop and lower not in _everyday_words()
+
+
+def _relative_names(text: str) -> str:
+    """Replace up to two name-like words after "my son", "our daughter," "child:" and the like."""
+    out: list[str] = []
+    pos = 0
+    for trigger in _RELATIVE_TRIGGER.finditer(text):
+        if trigger.start() < pos:
+            continue
+        first = _WORD.match(text, trigger.end())
+        if first is None:
+            continue
+        word, tail = _split_possessive(first.group(0))
+        if not _looks_like_name(word):
+            continue
+        end, keep = first.end(), tail
+        if not tail and word[0].isupper():
+            gap = _SPACES.match(text, end)
+            second = _WORD.match(text, gap.end()) if gap else None
+            if second is not None:  # a surname: any capitalised word that is not a little word
+                word2, tail2 = _split_possessive(second.group(0))
+                lower2 = word2.lower()
+                if (
+                    word2[0].isupper()
+                    and not (len(word2) > 1 and word2.isupper())
+                    and lower2 not in _NOT_NAMES
+                    and lower2 not in _NOT_NAMES_AFTER_RELATIVE
+                ):
+                    end, keep = second.end(), tail2
+        out.append(text[pos : first.start()])
+        out.append("[name]" + keep)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+_CAPITALISED_WORD = re.compile(r"(?<![\w\[])[A-Z][a-z]+(?:-[A-Z][a-z]+)?(?![\w\]])")
+
+
+def _listed_names(text: str) -> str:
+    """Replace capitalised common first names wherever they stand ("Emily was excluded")."""
+    anywhere, _ = _first_names()
+    return _CAPITALISED_WORD.sub(lambda m: "[name]" if m.group(0).lower() in anywhere else m.group(0), text)
+
+
 _STEPS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    (_URL, "[link]"),
     (_EMAIL, "[email]"),
+    (_SPELT_EMAIL, "[email]"),
+    (_NINO, "[NI number]"),
     (_UPN, "[upn]"),
     (_DATE_WORDS, "[date]"),
     (_DATE_ISO, _iso_date),
     (_DATE_DMY, _numeric_date),
     (_PHONE, _phone),
     (_POSTCODE, _postcode),
+    (_STREET, "[address]"),
+    (_STREET_CAPS, "[address]"),
 )
 
 
 def _redact_once(text: str) -> str:
     for pattern, replacement in _STEPS:
         text = pattern.sub(replacement, text)
-    return _names(text)
+    return _listed_names(_relative_names(_names(text)))
 
 
 def redact(text: str) -> str:
     """Replace personal details with placeholders such as ``[email]`` or ``[name]``.
 
-    The passes repeat until nothing changes, so a replacement can never uncover a new match and
-    ``redact(redact(t)) == redact(t)``.
+    The text is cleaned first (:func:`clean_text`). The passes repeat until nothing changes, so a
+    replacement can never uncover a new match and ``redact(redact(t)) == redact(t)``.
     """
+    text = clean_text(text)
     for _ in range(_MAX_PASSES):
         redacted = _redact_once(text)
         if redacted == text:
@@ -181,11 +348,18 @@ def pseudonymise(user_id: int, key: bytes) -> str:
     return hmac.new(key, str(user_id).encode("ascii"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
 
 
+def key_fingerprint(key: bytes) -> str:
+    """A short keyed digest that tells two keys apart without revealing either (kept in the database)."""
+    return hmac.new(key, b"faqbot pseudonym key fingerprint v1", hashlib.sha256).hexdigest()[:32]
+
+
 def load_or_create_key(secret: str | None, key_path: Path) -> bytes:
     """The pseudonymisation key: the configured secret, else the key file, created on first use.
 
-    Losing the key only unlinks old rows from their users (so /forget cannot find them); it never
-    exposes anyone, which is why a generated key file is an acceptable default.
+    Losing the key would unlink old rows from their users (so /forget could not find them); the store
+    notices a changed key by its fingerprint and refuses it. Whoever holds both the key and the
+    database can reverse a pseudonym by trying every possible Telegram id, so keep the key out of
+    database backups (FAQBOT_KEY_FILE can put it in another folder).
     """
     if secret is not None:
         if len(secret) < MIN_SECRET_CHARS:

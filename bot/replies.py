@@ -192,24 +192,35 @@ def unknown_text(*, logged: bool) -> str:
 def render_other_script(*, logged: bool = True) -> Reply:
     """The honest reply to a message in a script the bot cannot read (Arabic, Chinese, Bengali…)."""
     told = (
-        "I've passed your message to our volunteers, so that a person will see it. Before it is "
-        "stored, emails, phone numbers, postcodes, pupil numbers and dates written in digits are "
-        "removed, but I can't spot names in other languages, so please leave names out."
+        "I've passed your message to our volunteers, so that a person will see it. I try to remove "
+        "emails, phone numbers, postcodes, pupil numbers and dates written in digits "
+        "before it is stored, but I can't spot names in other languages, so please leave names out."
         if logged
         else "A volunteer can help: send /volunteer followed by your question."
     )
     return Reply(f"Sorry, I only understand English for now. {told}", ((TOPICS,),))
 
 
+def section_key(title: str) -> str:
+    """A section's stable button id, made from its title ("Census collections" -> "census-collections").
+
+    Buttons carry this rather than a position, so after a reload an old button opens the same section
+    or none, never a different one.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return slug[: CALLBACK_DATA_MAX - len("sec:")].rstrip("-") or "section"
+
+
 def render_sections(kb: KnowledgeBase) -> Reply:
-    rows = tuple((Button(label(s.title), "sec", str(i)),) for i, s in enumerate(kb.sections))
+    rows = tuple((Button(label(s.title), "sec", section_key(s.title)),) for s in kb.sections)
     return Reply("Choose a topic:", rows)
 
 
-def render_section(kb: KnowledgeBase, index: int) -> Reply | None:
-    if not 0 <= index < len(kb.sections):
+def render_section(kb: KnowledgeBase, key: str) -> Reply | None:
+    """The entries of the section whose :func:`section_key` is ``key``; None if there is none."""
+    section = next((s for s in kb.sections if section_key(s.title) == key), None)
+    if section is None:
         return None
-    section = kb.sections[index]
     rows = tuple((entry_button(kb.entries[i]),) for i in section.entry_ids)
     return Reply(f"<b>{escape(section.title)}</b>", (*rows, (TOPICS,)))
 

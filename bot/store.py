@@ -7,8 +7,15 @@ database behind the same methods. What it keeps, and why so little:
   tied to a keyed pseudonym of the user rather than the Telegram id, for the volunteers' queue.
 * ``delivery``: the raw chat id, only while a volunteer's reply is pending; dropped as soon as the item
   is answered, attached, dismissed, purged or forgotten.
-* ``volunteer_session``: a volunteer's "my next message is the reply to item N".
+* ``volunteer_session``: a volunteer's "my next message is the reply to item N" (expires after
+  ``REPLY_MINUTES``; when item N is deleted the session stays, marked gone, so the volunteer's next
+  message is not mistaken for a question).
 * ``feedback``: 👍/👎 per entry; ``answer_counts``: answered questions are counted, never stored.
+* ``meta``: a fingerprint of the pseudonym key, so a changed key is noticed instead of silently
+  orphaning every row from /forget.
+
+Log ids are never reused (AUTOINCREMENT): a stale volunteer button can only find its own question, or
+nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import asyncio
 import contextlib
 import csv
 import os
+import re
 import sqlite3
+import unicodedata
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,11 +36,12 @@ from typing import IO, Any
 
 import aiosqlite
 
-from bot.privacy import pseudonymise, redact
+from bot.privacy import key_fingerprint, pseudonymise, redact
 
 REASONS = ("unanswered", "none_of_these", "feedback", "volunteer")
 STATUSES = ("open", "answered", "attached", "dismissed")
 UNANSWERED_REASONS = ("unanswered", "none_of_these")
+REPLY_MINUTES = 15  # a volunteer's pending reply expires after this long
 CSV_COLUMNS = tuple("id created_at reason status best_id score entry_id attached_entry text".split())
 
 # Each migration is one schema version: its statements run in one transaction, then user_version = N.
@@ -86,6 +96,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX feedback_created ON feedback(created_at)",
         "CREATE INDEX volunteer_session_log ON volunteer_session(log_id)",
     ),
+    # v3: ids never reused (AUTOINCREMENT); a session outlives its deleted item (marked gone); the key
+    # fingerprint. Tables are rebuilt with foreign keys off (see _migrate), so no row cascades away.
+    (
+        """CREATE TABLE log_v3 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            user_hash TEXT NOT NULL,
+            text TEXT NOT NULL,
+            best_id TEXT,
+            score REAL NOT NULL DEFAULT 0,
+            entry_id TEXT,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'answered', 'attached', 'dismissed')),
+            attached_entry TEXT,
+            updated_at TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT 'unanswered'
+                CHECK (reason IN ('unanswered', 'none_of_these', 'feedback', 'volunteer'))
+        )""",
+        "INSERT INTO log_v3 SELECT id, created_at, user_hash, text, best_id, score, entry_id, status,"
+        " attached_entry, updated_at, reason FROM log",
+        "DROP TABLE log",
+        "ALTER TABLE log_v3 RENAME TO log",
+        "CREATE INDEX log_user ON log(user_hash)",
+        "CREATE INDEX log_status ON log(status, id)",
+        "CREATE INDEX log_created ON log(created_at)",
+        """CREATE TABLE volunteer_session_v3 (
+            volunteer_id INTEGER PRIMARY KEY,
+            log_id INTEGER REFERENCES log(id) ON DELETE SET NULL,
+            item INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "INSERT INTO volunteer_session_v3"
+        " SELECT volunteer_id, log_id, log_id, created_at FROM volunteer_session",
+        "DROP TABLE volunteer_session",
+        "ALTER TABLE volunteer_session_v3 RENAME TO volunteer_session",
+        "CREATE INDEX volunteer_session_log ON volunteer_session(log_id)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -94,6 +142,39 @@ _LOG_COLUMNS = "id, created_at, reason, text, best_id, score, entry_id, status, 
 
 class StoreError(Exception):
     """The database cannot be used; the message says why in plain words."""
+
+
+class KeyMismatchError(StoreError):
+    """The pseudonym key is not the one the database was written with (see ``key_mismatch_help``)."""
+
+
+def key_mismatch_help(path: str) -> str:
+    """What an operator reads when the key changed: why the bot stops, and the two ways out."""
+    return (
+        f"The pseudonym key does not match the one {path} was written with (FAQBOT_SECRET changed, or "
+        "the key file was lost or replaced). With a new key /forget could not find anyone's earlier "
+        "questions, so the bot will not start. Either restore the old key (FAQBOT_SECRET or the key "
+        "file), or run `faqbot log reset-key` to delete every logged question, pending reply and vote "
+        "and start afresh with the new key."
+    )
+
+
+@dataclass(frozen=True)
+class ReplySession:
+    """A volunteer's pending reply: ``item`` is the number they saw; ``log_id`` is None once it is gone."""
+
+    item: int
+    log_id: int | None
+    created_at: str
+    expired: bool
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What /forget removed: the row count, and volunteers whose pending reply it cancelled (id, item)."""
+
+    removed: int
+    cancelled: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,11 +225,24 @@ def _now(now: datetime | None) -> datetime:
     return datetime.now(UTC) if now is None else now
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_INVISIBLE_LEAD = re.compile("^[\\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*")
+
+
+def _formula_like(part: str) -> bool:
+    """Would a spreadsheet read this cell (or this ``;``-separated piece of it) as a formula? Spaces,
+    zero-width characters and full-width lookalikes (＝, ＋) in front do not hide one."""
+    shown = unicodedata.normalize("NFKC", _INVISIBLE_LEAD.sub("", part))
+    shown = _INVISIBLE_LEAD.sub("", shown)
+    return shown[:1] in _FORMULA_START or part[:1] in ("\t", "\r")
+
+
 def _csv_cell(value: object) -> object:
-    """Neutralise spreadsheet formulas in user text (a leading = + - @ would run in Excel)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """Neutralise spreadsheet formulas in user text: a cell starting = + - @ would run in Excel. A
+    spreadsheet opened with ``;`` as the separator splits a cell there, so each piece is checked."""
+    if not isinstance(value, str):
+        return value
+    return ";".join("'" + part if _formula_like(part) else part for part in value.split(";"))
 
 
 def _explain(exc: sqlite3.Error, path: str) -> str:
@@ -163,6 +257,13 @@ def _explain(exc: sqlite3.Error, path: str) -> str:
     if "unable to open" in message:
         return f"Cannot open {path}: check that the folder exists and is writable."
     return f"The database {path} cannot be used: {exc}"
+
+
+def _create_private(path: Path) -> None:
+    """Create a new database file readable by its owner only (SQLite gives its WAL the same mode)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.chmod(path, 0o600)  # whatever the umask says
 
 
 def _check_writable(path: Path) -> None:
@@ -198,15 +299,19 @@ class Store:
     # ----------------------------------------------------------------------- opening
 
     @classmethod
-    async def open(cls, path: str | Path, key: bytes, *, busy_timeout_ms: int = 5000) -> Store:
+    async def open(
+        cls, path: str | Path, key: bytes, *, busy_timeout_ms: int = 5000, reset_key: bool = False
+    ) -> Store:
         """Open (or create) the database, set it up for concurrent use and migrate it to the latest schema.
 
         Raises ``StoreError`` with a plain explanation if the file is not a database, is read-only or
-        is locked.
+        is locked, and ``KeyMismatchError`` if ``key`` is not the key the database was written with.
+        ``reset_key=True`` is the way out of that: it deletes every pseudonymised row and adopts ``key``.
         """
         name = str(path)
         if name != ":memory:":
             _check_writable(Path(path))
+            _create_private(Path(path))
         try:
             db = await aiosqlite.connect(name, isolation_level=None)
         except sqlite3.Error as exc:
@@ -219,6 +324,7 @@ class Store:
                 await cur.fetchone()
             await db.execute("PRAGMA synchronous = NORMAL")
             await _migrate(db, name)
+            await _check_key(db, name, key, reset_key)
         except BaseException as exc:
             await db.close()
             if isinstance(exc, sqlite3.Error):
@@ -348,8 +454,12 @@ class Store:
                 (status, attached_entry if status == "attached" else None, _iso(_now(now)), log_id),
             )
             found = cur.rowcount > 0
+            dropped = 0
             if found and status != "open":
-                await db.execute("DELETE FROM delivery WHERE log_id = ?", (log_id,))
+                gone = await db.execute("DELETE FROM delivery WHERE log_id = ?", (log_id,))
+                dropped = gone.rowcount
+        if dropped:
+            await self._compact()  # the chat id must not linger in the WAL
         return found
 
     # ----------------------------------------------------------------------- the queue
@@ -383,14 +493,26 @@ class Store:
                 if await cur.fetchone() is None:
                     return False
             await db.execute(
-                "INSERT OR REPLACE INTO volunteer_session (volunteer_id, log_id, mode, created_at)"
-                " VALUES (?, ?, 'reply', ?)",
-                (volunteer_id, log_id, _iso(_now(now))),
+                "INSERT OR REPLACE INTO volunteer_session (volunteer_id, log_id, item, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (volunteer_id, log_id, log_id, _iso(_now(now))),
             )
         return True
 
     async def pending_reply(self, volunteer_id: int) -> int | None:
+        """The item this volunteer is replying to, if it still exists (expired or not)."""
         return await self._one("SELECT log_id FROM volunteer_session WHERE volunteer_id = ?", [volunteer_id])
+
+    async def reply_session(self, volunteer_id: int, *, now: datetime | None = None) -> ReplySession | None:
+        """This volunteer's pending reply, if any, with whether it has expired or its item is gone."""
+        rows = await self._rows(
+            "SELECT item, log_id, created_at FROM volunteer_session WHERE volunteer_id = ?", [volunteer_id]
+        )
+        if not rows:
+            return None
+        item, log_id, created_at = rows[0]
+        cutoff = _iso(_now(now) - timedelta(minutes=REPLY_MINUTES))
+        return ReplySession(int(item), log_id, created_at, created_at < cutoff)
 
     async def end_reply(self, volunteer_id: int) -> None:
         async with self._transaction() as db:
@@ -425,23 +547,34 @@ class Store:
             await self._compact()
         return removed
 
-    async def forget(self, user_id: int) -> int:
+    async def forget(self, user_id: int) -> Forgotten:
         """Erase everything about one user: questions, their chat ids, sessions on them, feedback.
 
+        Rows are found by the user's pseudonym and also by the raw id wherever one is held: a question
+        whose reply would go to the user's private chat (its chat id is the user id), and the user's
+        own pending reply if they are a volunteer. Sessions of other volunteers on the deleted
+        questions stay, marked gone, and are returned so those volunteers can be told.
         Returns the number of questions and feedback rows removed (chat ids and sessions belong to a
         question and are not counted separately).
         """
         user = self._user(user_id)
         async with self._transaction() as db:
-            mine = "SELECT id FROM log WHERE user_hash = ?"
-            await db.execute(f"DELETE FROM delivery WHERE log_id IN ({mine})", (user,))
-            await db.execute(f"DELETE FROM volunteer_session WHERE log_id IN ({mine})", (user,))
-            logs = await db.execute("DELETE FROM log WHERE user_hash = ?", (user,))
+            mine = (
+                "SELECT id FROM log WHERE user_hash = ? UNION SELECT log_id FROM delivery WHERE chat_id = ?"
+            )
+            async with db.execute(
+                f"SELECT volunteer_id, item FROM volunteer_session WHERE log_id IN ({mine})"
+                " AND volunteer_id != ? ORDER BY volunteer_id",
+                (user, user_id, user_id),
+            ) as cur:
+                cancelled = tuple((int(v), int(i)) for v, i in await cur.fetchall())
+            await db.execute("DELETE FROM volunteer_session WHERE volunteer_id = ?", (user_id,))
+            logs = await db.execute(f"DELETE FROM log WHERE id IN ({mine})", (user, user_id))
+            await db.execute("DELETE FROM delivery WHERE chat_id = ?", (user_id,))
             votes = await db.execute("DELETE FROM feedback WHERE user_hash = ?", (user,))
             removed = logs.rowcount + votes.rowcount
-        if removed:
-            await self._compact()
-        return removed
+        await self._compact()
+        return Forgotten(removed, cancelled)
 
     # ----------------------------------------------------------------------- reporting
 
@@ -501,7 +634,7 @@ class Store:
 
 
 def _write_csv(handle: IO[str], rows: list[tuple[Any, ...]]) -> None:
-    writer = csv.writer(handle)
+    writer = csv.writer(handle, quoting=csv.QUOTE_ALL)  # every cell quoted: no separator can split one
     writer.writerow(CSV_COLUMNS)
     writer.writerows([_csv_cell(value) for value in row] for row in rows)
 
@@ -520,21 +653,56 @@ async def _migrate(db: aiosqlite.Connection, path: str) -> None:
             f"{path} was written by a newer faqbot (schema v{version}; this one knows up to "
             f"v{SCHEMA_VERSION}). Upgrade faqbot, or use another database file."
         )
-    while version < SCHEMA_VERSION:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            async with db.execute("PRAGMA user_version") as cur:
-                row = await cur.fetchone()
-            version = int(row[0]) if row else 0
-            if version < SCHEMA_VERSION:
-                for statement in MIGRATIONS[version]:
-                    await db.execute(statement)
-                version += 1
-                await db.execute(f"PRAGMA user_version = {version}")
-            await db.execute("COMMIT")
-        except BaseException:
-            await _rollback(db)
-            raise
+    if version == SCHEMA_VERSION:
+        return
+    # Rebuilding a table drops the old one; with foreign keys on that would cascade to its children.
+    # (The pragma cannot change inside a transaction, so it is set around them.)
+    await db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        while version < SCHEMA_VERSION:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                async with db.execute("PRAGMA user_version") as cur:
+                    row = await cur.fetchone()
+                version = int(row[0]) if row else 0
+                if version < SCHEMA_VERSION:
+                    for statement in MIGRATIONS[version]:
+                        await db.execute(statement)
+                    async with db.execute("PRAGMA foreign_key_check") as cur:
+                        if await cur.fetchone() is not None:
+                            raise StoreError(f"{path}: migrating to v{version + 1} broke a reference")
+                    version += 1
+                    await db.execute(f"PRAGMA user_version = {version}")
+                await db.execute("COMMIT")
+            except BaseException:
+                await _rollback(db)
+                raise
+    finally:
+        await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _check_key(db: aiosqlite.Connection, path: str, key: bytes, reset_key: bool) -> None:
+    """Record the key's fingerprint on first use; refuse a different key (or, on reset, adopt it)."""
+    wanted = key_fingerprint(key)
+    async with db.execute("SELECT value FROM meta WHERE key = 'key_fingerprint'") as cur:
+        row = await cur.fetchone()
+    if row is not None and row[0] == wanted:
+        return
+    if row is not None and not reset_key:
+        raise KeyMismatchError(key_mismatch_help(path))
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        if reset_key:
+            for table in ("volunteer_session", "delivery", "feedback", "log"):
+                await db.execute(f"DELETE FROM {table}")  # fixed table names
+        await db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('key_fingerprint', ?)", (wanted,))
+        await db.execute("COMMIT")
+    except BaseException:
+        await _rollback(db)
+        raise
+    if reset_key:
+        with contextlib.suppress(sqlite3.Error):
+            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 async def _rollback(db: aiosqlite.Connection) -> None:

@@ -103,8 +103,11 @@ def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import signal, sys, time, pathlib\n"
+            "import fcntl, os, signal, sys, time, pathlib\n"
             f"mark = pathlib.Path({str(marker)!r})\n"
+            f"fd = os.open({str(tmp_path / 'bot.pid')!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"  # like faqbot run: the live bot holds its pid file
+            "os.write(fd, str(os.getpid()).encode())\n"
             "signal.signal(signal.SIGHUP, lambda *a: (mark.write_text('x'), sys.exit(0)))\n"
             "print('ready', flush=True)\n"
             "time.sleep(30)\n",
@@ -116,7 +119,6 @@ def test_reload_signals_the_bot_by_pid_file(tmp_path: Path) -> None:
     try:
         assert child.stdout
         assert child.stdout.readline().strip() == "ready"
-        (tmp_path / "bot.pid").write_text(str(child.pid))
         run = faqbot(tmp_path, "reload")
         assert run.returncode == 0
         assert "asked the bot" in run.stdout
@@ -140,3 +142,98 @@ def test_reload_refuses_a_broken_faq(tmp_path: Path) -> None:
     assert env_run.returncode == 1
     assert "a.yaml:" in env_run.stderr
     assert "not asked to reload" in env_run.stderr
+
+
+def test_reload_never_signals_the_stranger_behind_a_stale_pid_file(tmp_path: Path) -> None:
+    """After a SIGKILL the pid file stays; its pid may now be any program, which SIGHUP would kill."""
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "bot.pid").write_text(str(stranger.pid))
+        run = faqbot(tmp_path, "reload")
+        assert run.returncode == 1, run.stderr
+        assert "did not stop cleanly" in run.stderr, run.stderr
+        assert stranger.poll() is None  # still alive: it was not signalled
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def _insert_raw(tmp_path: Path, *texts: str) -> None:
+    """Rows as an older faqbot (or a hand edit) may have left them: text stored exactly as given."""
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "bot.sqlite3")
+    for text in texts:
+        con.execute(
+            "INSERT INTO log (created_at, user_hash, text, updated_at) VALUES (?, 'h', ?, ?)",
+            ("2099-01-01T00:00:00+00:00", text, "2099-01-01T00:00:00+00:00"),
+        )
+    con.commit()
+    con.close()
+
+
+def _terminal_unsafe(text: str) -> list[str]:
+    import unicodedata
+
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")]
+
+
+def test_log_list_and_show_never_send_control_characters_to_a_terminal(tmp_path: Path) -> None:
+    seed(tmp_path)
+    hostile = "red \x1b[31mALERT\x1b[0m bell\x07 nul\x00 \u202eevil\u202c zw\u200bsp"
+    _insert_raw(tmp_path, hostile)
+    listed = faqbot(tmp_path, "log", "list")
+    assert listed.returncode == 0, _terminal_unsafe(listed.stdout)
+    assert not _terminal_unsafe(listed.stdout), _terminal_unsafe(listed.stdout)
+    assert "\\x1b[31mALERT" in listed.stdout
+    assert "\\u202e" in listed.stdout
+    item_id = max(int(line.split()[0]) for line in listed.stdout.splitlines()[2:] if line[:1].isdigit())
+    shown = faqbot(tmp_path, "log", "show", str(item_id))
+    assert shown.returncode == 0
+    assert not _terminal_unsafe(shown.stdout)
+    assert "\\x07" in shown.stdout
+    assert "\\x00" in shown.stdout
+    assert "\\u200b" in shown.stdout
+
+
+def test_csv_export_quotes_every_cell_and_defuses_formulas(tmp_path: Path) -> None:
+    import unicodedata
+
+    seed(tmp_path)
+    formulas = [
+        "=1+1",
+        'harmless; =HYPERLINK("http://x")',
+        "a;@SUM(A1)",
+        "\u200b=cmd|' /C calc'!A0",
+        "\uff1dcmd",  # full-width equals sign
+        " \ufe62cmd",  # small plus sign, after a space
+    ]
+    _insert_raw(tmp_path, *formulas)
+    out = tmp_path / "log.csv"
+    assert faqbot(tmp_path, "log", "export", "--csv", str(out)).returncode == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert all(line.startswith('"') and line.endswith('"') for line in lines)  # every cell quoted
+    texts = [row["text"] for row in csv.DictReader(out.open(encoding="utf-8"))]
+    for text in texts:
+        for piece in text.split(";"):
+            shown = unicodedata.normalize("NFKC", piece.replace("\u200b", "")).lstrip()
+            assert shown[:1] not in ("=", "+", "-", "@"), (text, piece)
+    assert texts[-len(formulas) :] == [
+        "'=1+1",
+        'harmless;\' =HYPERLINK("http://x")',
+        "a;'@SUM(A1)",
+        "'\u200b=cmd|' /C calc'!A0",
+        "'\uff1dcmd",
+        "' \ufe62cmd",
+    ]
+
+
+def test_purge_days_is_validated(tmp_path: Path) -> None:
+    seed(tmp_path)
+    for days in ("0", "-1", "99999"):
+        run = faqbot(tmp_path, "log", "purge", "--days", days)
+        assert run.returncode == 2, run.stderr
+        assert "Traceback" not in run.stderr, run.stderr
+        assert "from 1 to 3650" in run.stderr
+        assert "Nothing was purged" in run.stderr
+    assert "Purged 1 row(s) older than 30 days" in faqbot(tmp_path, "log", "purge", "--days", "30").stdout

@@ -72,9 +72,10 @@ def test_every_problem_is_listed() -> None:
         "FAQBOT_WEBHOOK_URL",
         "FAQBOT_ANSWER_THRESHOLD",
         "FAQBOT_KNOWLEDGE",
+        "FAQBOT_WEBHOOK_SECRET",  # a webhook needs one
     ):
         assert name in text
-    assert len(info.value.problems) == 8
+    assert len(info.value.problems) == 9
 
 
 def test_dotenv_file_and_environment_precedence(tmp_path: Path) -> None:
@@ -88,3 +89,15 @@ def test_dotenv_file_and_environment_precedence(tmp_path: Path) -> None:
     assert s.token == "123:fromfile"
     assert s.retention_days == 14  # the real environment wins
     assert read_dotenv(tmp_path / "missing.env") == {}
+
+
+def test_webhook_listens_locally_and_needs_a_strong_secret() -> None:
+    url = {"FAQBOT_WEBHOOK_URL": "https://bot.example.org/telegram"}
+    assert load_settings({}, dotenv=None).webhook_listen == "127.0.0.1"
+    with pytest.raises(ConfigError, match="FAQBOT_WEBHOOK_SECRET is required"):
+        load_settings(url, dotenv=None)
+    with pytest.raises(ConfigError, match="16 to 256 characters"):
+        load_settings({**url, "FAQBOT_WEBHOOK_SECRET": "short"}, dotenv=None)
+    s = load_settings({**url, "FAQBOT_WEBHOOK_SECRET": "a" * 32}, dotenv=None)
+    assert s.webhook_secret == "a" * 32
+    assert s.webhook_listen == "127.0.0.1"

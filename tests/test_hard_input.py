@@ -344,13 +344,15 @@ def test_every_entry_section_and_topic_list_is_sendable(kb: KnowledgeBase) -> No
         assert html.unescape(escape(entry.question)) in text
         assert_buttons_ok(reply)
     assert_buttons_ok(render_sections(kb))
-    for i in range(len(kb.sections)):
-        section = render_section(kb, i)
+    keys = [b.arg for row in render_sections(kb).buttons for b in row]
+    assert len(set(keys)) == len(kb.sections)  # one distinct key per section
+    for key in keys:
+        section = render_section(kb, key)
         assert section is not None
         assert_sendable(section.html)
         assert_buttons_ok(section)
-    assert render_section(kb, len(kb.sections)) is None
-    assert render_section(kb, -1) is None
+    assert render_section(kb, "0") is None
+    assert render_section(kb, "no-such-section") is None
 
 
 # Author markup: anything an author can type, including stray or crossing ** and [..](..) pieces

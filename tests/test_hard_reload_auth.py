@@ -336,7 +336,7 @@ async def test_forged_callback_data_is_refused_politely_without_state_change(tmp
             assert await _press(bot, PARENT, message, data) == {}, data
         # a volunteer's forged or stale buttons
         volunteer_forgeries = {
-            "q:d:999999": "no longer open",
+            "q:d:999999": "question is gone",
             f"q:d:{other_id}": "no longer open",  # already dismissed
             f"q:e:{item_id}:no-such-entry": "no longer exists",
             f"q:e:{item_id}": "not valid",

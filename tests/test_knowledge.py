@@ -213,7 +213,7 @@ def test_bot_privacy_matches_what_the_store_does(kb) -> None:
     answer = kb.get("bot-privacy").answer
     assert f"{Settings().retention_days} days" in answer
     assert "/forget" in answer
-    for kind in ("emails", "phone numbers", "postcodes", "dates of birth"):
+    for kind in ("email addresses", "phone numbers", "postcodes", "date of birth", "try to remove"):
         assert kind in answer
 
 

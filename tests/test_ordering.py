@@ -45,3 +45,28 @@ async def test_a_failing_update_does_not_block_its_chat() -> None:
     with pytest.raises(RuntimeError):
         await processor.process_update(update(1, 10), boom())
     await asyncio.wait_for(processor.process_update(update(2, 10), fine()), 1.0)
+
+
+async def test_one_flooding_chat_cannot_take_every_slot() -> None:
+    """Chat 10 floods while its first update is stuck; chat 20 must still get a slot and finish."""
+    processor = PerChatOrder(2)
+    release = asyncio.Event()
+    done: list[str] = []
+
+    async def stuck(name: str) -> None:
+        await release.wait()
+        done.append(name)
+
+    async def quick() -> None:
+        done.append("chat20")
+
+    flood = [
+        asyncio.create_task(processor.process_update(update(i, 10), stuck(f"c10-{i}"))) for i in range(6)
+    ]
+    await asyncio.sleep(0.01)  # the flood is queued
+    await asyncio.wait_for(processor.process_update(update(99, 20), quick()), 1.0)
+    assert done == ["chat20"]
+    assert processor.current_concurrent_updates <= 1  # the flood holds one slot, not all of them
+    release.set()
+    await asyncio.gather(*flood)
+    assert done[1:] == [f"c10-{i}" for i in range(6)]  # and still in order

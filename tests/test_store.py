@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.privacy import pseudonymise
-from bot.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from bot.store import MIGRATIONS, SCHEMA_VERSION, Forgotten, KeyMismatchError, Store, StoreError
 
 KEY = b"test-key-0123456789abcdef-0123456"
 NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
@@ -237,14 +237,12 @@ async def test_pseudonym_is_stable_across_reopen(db_path: Path) -> None:
     await store.log_question(PARENT, PARENT, "q", reason="unanswered")
     await store.close()
 
-    other_key = await Store.open(db_path, b"another-key-entirely-0123456789")
-    try:
-        assert await other_key.forget(PARENT) == 0  # a different key cannot find the user
-    finally:
-        await other_key.close()
+    # a different key could not find the user, so the store refuses it and says how to get out
+    with pytest.raises(KeyMismatchError, match="faqbot log reset-key"):
+        await Store.open(db_path, b"another-key-entirely-0123456789")
     store = await Store.open(db_path, KEY)
     try:
-        assert await store.forget(PARENT) == 1
+        assert (await store.forget(PARENT)).removed == 1
     finally:
         await store.close()
 
@@ -293,16 +291,17 @@ async def test_forget_removes_exactly_that_users_rows(store: Store, db_path: Pat
     await store.add_feedback(OTHER_PARENT, "entry-a", True)
     await store.start_reply(43, theirs)
 
-    assert await store.forget(PARENT) == 3
+    assert await store.forget(PARENT) == Forgotten(3, cancelled=((42, mine[0]),))
     assert [i.id for i in await store.list_log(None)] == [theirs]
     assert await store.delivery_chat(mine[0]) is None
     assert await store.delivery_chat(theirs) == OTHER_PARENT
-    assert await store.pending_reply(42) is None
+    assert await store.pending_reply(42) is None  # the item is gone; the session remembers which
+    assert (await store.reply_session(42)).item == mine[0]
     assert await store.pending_reply(43) == theirs
     assert query(db_path, "SELECT user_hash FROM feedback") == [(pseudonymise(OTHER_PARENT, KEY),)]
     assert b"zebra" not in file_bytes(db_path)  # erased, not just unlinked
     assert b"giraffe" in file_bytes(db_path)
-    assert await store.forget(PARENT) == 0
+    assert (await store.forget(PARENT)).removed == 0
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -402,3 +401,130 @@ async def test_key_file_and_database_stay_separate(db_path: Path) -> None:
     await store.close()
     assert KEY not in file_bytes(db_path)
     assert os.path.getsize(db_path) > 0
+
+
+# --------------------------------------------------------------------------- hardening (issue 12)
+
+
+def _v2_database(path: Path) -> None:
+    """A database as faqbot wrote it before ids were AUTOINCREMENT (schema v2), with one open item."""
+    con = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:2]:
+        for statement in migration:
+            con.execute(statement)
+    con.execute("PRAGMA user_version = 2")
+    con.execute(
+        "INSERT INTO log (id, created_at, user_hash, text, updated_at) VALUES (5, ?, 'h', 'old q', ?)",
+        ("2024-06-01T00:00:00+00:00", "2024-06-01T00:00:00+00:00"),
+    )
+    con.execute("INSERT INTO delivery (log_id, chat_id) VALUES (5, 1234)")
+    con.execute("INSERT INTO volunteer_session (volunteer_id, log_id, created_at) VALUES (7, 5, 'x')")
+    con.close()
+
+
+async def test_v2_database_migrates_keeping_every_row_and_reference(db_path: Path) -> None:
+    _v2_database(db_path)
+    store = await Store.open(db_path, KEY)
+    try:
+        assert (await store.get_log(5)).text == "old q"
+        assert await store.delivery_chat(5) == 1234  # rebuilding the log table cascaded nothing away
+        assert await store.pending_reply(7) == 5
+        assert query(db_path, "PRAGMA foreign_key_check") == []
+        new = await store.log_question(PARENT, PARENT, "new q", reason="unanswered")
+        assert new == 6
+    finally:
+        await store.close()
+
+
+async def test_log_ids_are_never_reused(store: Store) -> None:
+    """The newest item is deleted (by /forget): the next question must get a new id, so a stale button
+    for the old id can never act on someone else's question."""
+    first = await store.log_question(PARENT, PARENT, "first", reason="unanswered")
+    last = await store.log_question(OTHER_PARENT, OTHER_PARENT, "second", reason="unanswered")
+    await store.forget(OTHER_PARENT)
+    await store.purge(0, now=NOW + timedelta(days=3650))
+    again = await store.log_question(PARENT, PARENT, "third", reason="unanswered")
+    assert again > last > first
+    assert await store.get_log(last) is None
+
+
+async def test_key_reset_deletes_every_pseudonymised_row_and_adopts_the_key(db_path: Path) -> None:
+    store = await Store.open(db_path, KEY)
+    log_id = await store.log_question(PARENT, PARENT, "zebra question", reason="unanswered")
+    await store.add_feedback(PARENT, "upn", True)
+    await store.start_reply(7, log_id)
+    await store.count_answer("upn")
+    await store.close()
+    new_key = b"a-brand-new-key-0123456789abcdef"
+    with pytest.raises(KeyMismatchError):
+        await Store.open(db_path, new_key)
+    store = await Store.open(db_path, new_key, reset_key=True)
+    await store.close()
+    for table in ("log", "delivery", "volunteer_session", "feedback"):
+        assert query(db_path, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+    assert query(db_path, "SELECT count FROM answer_counts") == [(1,)]  # not personal: kept
+    assert b"zebra" not in file_bytes(db_path)
+    await (await Store.open(db_path, new_key)).close()  # the new key is now the database's key
+
+
+async def test_forget_also_finds_rows_by_the_raw_chat_id(db_path: Path) -> None:
+    """A row whose pseudonym was made with another key (written before the fingerprint existed) is still
+    found by /forget, through the chat id held to deliver its reply."""
+    store = await Store.open(db_path, b"an-old-lost-key-0123456789abcdef")
+    await store.log_question(PARENT, PARENT, "zebra question", reason="unanswered")
+    await store.close()
+    con = sqlite3.connect(db_path)
+    con.execute("DELETE FROM meta")  # as if written by a faqbot without the fingerprint
+    con.commit()
+    con.close()
+    store = await Store.open(db_path, KEY)
+    try:
+        assert (await store.forget(PARENT)).removed == 1
+        assert await store.count_log(None) == 0
+    finally:
+        await store.close()
+    assert b"zebra" not in file_bytes(db_path)
+
+
+async def test_forget_drops_the_forgetting_volunteers_own_session(store: Store) -> None:
+    item = await store.log_question(PARENT, PARENT, "q", reason="unanswered")
+    await store.start_reply(OTHER_PARENT, item)  # OTHER_PARENT is also a volunteer here
+    await store.forget(OTHER_PARENT)
+    assert await store.reply_session(OTHER_PARENT) is None  # a raw id held: gone too
+    assert (await store.get_log(item)).status == "open"
+
+
+async def test_reply_sessions_expire(store: Store) -> None:
+    item = await store.log_question(PARENT, PARENT, "q", reason="unanswered")
+    await store.start_reply(7, item, now=NOW)
+    assert not (await store.reply_session(7, now=NOW + timedelta(minutes=14))).expired
+    assert (await store.reply_session(7, now=NOW + timedelta(minutes=16))).expired
+
+
+async def test_database_file_and_wal_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        db = tmp_path / "faqbot.sqlite3"
+        store = await Store.open(db, KEY)
+        await store.log_question(PARENT, PARENT, "q", reason="unanswered")
+        for path in (db, Path(f"{db}-wal")):
+            assert path.stat().st_mode & 0o777 == 0o600, path
+        await store.close()
+    finally:
+        os.umask(old)
+
+
+CHAT = 0x5A4B3C2D1E0F  # six bytes: SQLite stores this integer as exactly these big-endian bytes
+
+
+@pytest.mark.parametrize("how", ["dismiss", "answer", "forget"])
+async def test_raw_chat_id_does_not_linger_in_the_wal(store: Store, db_path: Path, how: str) -> None:
+    item = await store.log_question(PARENT, CHAT, "q", reason="unanswered")
+    raw = CHAT.to_bytes(6, "big")
+    assert raw in file_bytes(db_path)
+    if how == "forget":
+        await store.forget(CHAT)
+    else:
+        await store.set_status(item, "dismissed" if how == "dismiss" else "answered")
+    assert await store.delivery_chat(item) is None
+    assert raw not in file_bytes(db_path)

@@ -12,6 +12,19 @@ import aiohttp
 from tests.fake_bot_api import FakeBotAPI
 from tests.telegram_harness import faqbot_env, start_faqbot, stop_faqbot
 
+JSON = {"Content-Type": "application/json"}
+
+
+def _listening(port: int) -> list[str]:
+    """The IPv4 addresses a socket listens on at ``port``, from /proc/net/tcp (state 0A = LISTEN)."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.append(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -26,15 +39,14 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
             api,
             tmp_path / "bot.sqlite3",
             FAQBOT_WEBHOOK_URL="https://bot.example.org/telegram",
-            FAQBOT_WEBHOOK_LISTEN="127.0.0.1",
             FAQBOT_WEBHOOK_PORT=str(port),
-            FAQBOT_WEBHOOK_SECRET="s3cret-token",
+            FAQBOT_WEBHOOK_SECRET="s3cret-token-0123456789",
         )
         proc = await start_faqbot(env, tmp_path)
         try:
             hook = (await api.wait_for("setWebhook", timeout=20))[0].params
             assert hook["url"] == "https://bot.example.org/telegram"
-            assert hook["secret_token"] == "s3cret-token"
+            assert hook["secret_token"] == "s3cret-token-0123456789"
             update = {
                 "update_id": 1,
                 "message": {
@@ -62,12 +74,15 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
                         break
                     except aiohttp.ClientConnectionError:
                         await asyncio.sleep(0.1)
+                async with http.post(url, data=json.dumps(update), headers=JSON) as bare:
+                    assert bare.status == 403  # no secret header at all: refused too
+                assert _listening(port) == ["127.0.0.1"]  # by default, not on every interface
                 async with http.post(
                     url,
                     data=json.dumps(update),
                     headers={
                         "Content-Type": "application/json",
-                        "X-Telegram-Bot-Api-Secret-Token": "s3cret-token",
+                        "X-Telegram-Bot-Api-Secret-Token": "s3cret-token-0123456789",
                     },
                 ) as ok:
                     assert ok.status == 200
@@ -78,3 +93,27 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
             await stop_faqbot(proc)
         assert proc.returncode == 0
         assert not (tmp_path / "bot.pid").exists()  # cleaned up on a clean stop
+
+
+async def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path: Path) -> None:
+    """Without FAQBOT_WEBHOOK_SECRET anyone reaching the port could forge updates as an admin: no start."""
+    port = free_port()
+    async with FakeBotAPI() as api:
+        env = faqbot_env(
+            api,
+            tmp_path / "bot.sqlite3",
+            FAQBOT_WEBHOOK_URL="https://bot.example.org/telegram",
+            FAQBOT_WEBHOOK_PORT=str(port),
+        )
+        proc = await start_faqbot(env, tmp_path)
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        finally:
+            await stop_faqbot(proc)
+        assert proc.stderr is not None
+        err = (await proc.stderr.read()).decode()
+        assert proc.returncode == 2, err
+        assert "FAQBOT_WEBHOOK_SECRET is required" in err
+        assert "Traceback" not in err
+        assert not api.calls  # never called setWebhook, never listened
+        assert _listening(port) == []

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import fcntl
 import logging
 import os
 import signal
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from telegram import BotCommand, Update
-from telegram.error import InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -29,6 +30,8 @@ from telegram.ext import (
 from bot.config import ConfigError, Settings, load_settings
 from bot.knowledge import KnowledgeError
 from bot.live import LiveFAQ
+from bot.logmask import SecretFilter
+from bot.logmask import install as mask_secrets_in_logs
 from bot.privacy import load_or_create_key
 from bot.replies import Reply
 from bot.store import Store, StoreError
@@ -61,6 +64,10 @@ To try the bot without Telegram, run:  faqbot chat"""
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the problem without any message text; tell the user something went wrong where possible."""
     err = context.error
+    if isinstance(err, Forbidden):
+        # The user blocked the bot or left the chat: nothing is wrong here, and an apology cannot arrive.
+        log.info("could not reach a chat (Forbidden: the user blocked the bot or left); moving on")
+        return
     if isinstance(err, RetryAfter | TimedOut | NetworkError):
         log.warning("Bot API problem: %s", type(err).__name__)
     else:
@@ -101,12 +108,17 @@ def build_application(
     # and was a quarter of the bot's CPU under load (bench/e2e.py); requests wait for a connection.
     builder = builder.connection_pool_size(16).pool_timeout(30.0)
     if settings.rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        # One retry layer: the limiter only paces requests; send.py's loop does every retry (429 and
+        # network errors alike), so a send is tried at most send.MAX_ATTEMPTS times, not 4 x 4.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=0))
+        # With no retries of its own the limiter logs each 429 it passes on as an ERROR with a
+        # traceback; send.py logs the same event as a one-line warning.
+        logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
     async def post_init(app: Application) -> None:
         nonlocal store
         if store is None:
-            key = load_or_create_key(settings.secret, settings.db_path.with_suffix(".key"))
+            key = load_or_create_key(settings.secret, settings.key_path)
             store = await Store.open(settings.db_path, key)
         app.bot_data[KEY] = Services(settings, live, store)
         try:
@@ -153,6 +165,24 @@ def _pid_file(settings: Settings) -> Path:
     return settings.db_path.with_suffix(".pid")
 
 
+def _hold_pid_file(path: Path) -> int:
+    """Write our pid to ``path`` and hold an exclusive lock on it for as long as the process lives.
+
+    The lock is what ``faqbot reload`` trusts: the kernel drops it when the process dies, even by
+    SIGKILL, so a stale file (whose pid may now be another program) is never mistaken for the bot.
+    Raises BlockingIOError if another ``faqbot run`` holds it.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def run(args: argparse.Namespace | None = None) -> int:
     """``faqbot run``: validate everything, then poll (or serve the webhook) until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -165,6 +195,28 @@ def run(args: argparse.Namespace | None = None) -> int:
     if not settings.token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    mask = mask_secrets_in_logs([settings.token, settings.webhook_secret, settings.secret])
+    pid_file = _pid_file(settings)
+    try:
+        pid_fd = _hold_pid_file(pid_file)
+    except BlockingIOError:
+        print(
+            f"Another faqbot run is already using {settings.db_path} (its pid file {pid_file} is locked). "
+            "Stop it first.",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        print(f"Cannot write the pid file {pid_file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    try:
+        return _run_holding_pid_file(settings, mask)
+    finally:
+        pid_file.unlink(missing_ok=True)
+        os.close(pid_fd)
+
+
+def _run_holding_pid_file(settings: Settings, mask: SecretFilter) -> int:
     try:
         live = LiveFAQ(settings.knowledge_dir, settings.match)
     except KnowledgeError as exc:
@@ -178,8 +230,6 @@ def run(args: argparse.Namespace | None = None) -> int:
         print(f"Cannot use the database: {exc}", file=sys.stderr)
         return 1
     app = build_application(settings, live, reload_on_sighup=True)
-    pid_file = _pid_file(settings)
-    pid_file.write_text(str(os.getpid()))
     try:
         if settings.webhook_url:
             app.run_webhook(
@@ -196,16 +246,14 @@ def run(args: argparse.Namespace | None = None) -> int:
         print("Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather.", file=sys.stderr)
         return 1
     except (NetworkError, TimedOut) as exc:
-        print(f"Cannot reach the Telegram Bot API at {settings.api_url}: {exc}", file=sys.stderr)
+        print(mask.mask(f"Cannot reach the Telegram Bot API at {settings.api_url}: {exc}"), file=sys.stderr)
         return 1
-    finally:
-        pid_file.unlink(missing_ok=True)
     return 0
 
 
 async def _check_store(settings: Settings) -> None:
     """Open and close the database once before starting, so a locked or read-only file fails clearly."""
-    key = load_or_create_key(settings.secret, settings.db_path.with_suffix(".key"))
+    key = load_or_create_key(settings.secret, settings.key_path)
     store = await Store.open(settings.db_path, key)
     try:
         await store.check_writable()

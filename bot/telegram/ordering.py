@@ -2,6 +2,10 @@
 
 With plain concurrent updates a quick reply (a suggestion) can overtake a slower one (a logged
 question waiting on SQLite) in the same chat, and a parent sees answers out of order.
+
+The per-chat lock is taken *before* a global concurrency slot: otherwise one flooding chat's queued
+updates would each hold a slot while waiting for their chat's lock, and could take every slot.
+A chat therefore holds at most one slot at a time.
 """
 
 from __future__ import annotations
@@ -22,22 +26,27 @@ class PerChatOrder(BaseUpdateProcessor):
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for this chat's turn first, then for a global slot (PTB's semaphore), then run."""
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            await super().process_update(update, coroutine)
             return
         key = chat.id
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                await super().process_update(update, coroutine)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:  # nobody else queued for this chat: forget its lock
                 del self._waiting[key]
                 del self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the update (ordering and the slot were handled in ``process_update``)."""
+        await coroutine
 
     async def initialize(self) -> None:
         """Nothing to set up."""

@@ -14,7 +14,6 @@ from bot.replies import (
     Button,
     Reply,
     escape,
-    is_number,
     render_detail,
     render_entry,
     render_match,
@@ -23,8 +22,13 @@ from bot.replies import (
     render_sections,
 )
 from bot.telegram.send import edit_reply, send_reply
-from bot.telegram.services import services
-from bot.telegram.volunteers import UNKNOWN_COMMAND, handle_volunteer_message, notify_volunteers
+from bot.telegram.services import Services, services
+from bot.telegram.volunteers import (
+    UNKNOWN_COMMAND,
+    handle_volunteer_message,
+    notify_volunteers,
+    tell_cancelled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +119,15 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not user or not chat:
         return
     services(context).conversations.forget_user(user.id)  # the follow-up context, in memory
-    removed = await services(context).store.forget(user.id)
+    forgotten = await services(context).store.forget(user.id)
+    removed = forgotten.removed
     noun = "record" if removed == 1 else "records"
     await send_reply(
         context.bot,
         chat.id,
         Reply(f"Done: I deleted everything I held about you ({removed} {noun} removed)."),
     )
+    await tell_cancelled(context, forgotten.cancelled)
 
 
 async def volunteer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -174,7 +180,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send_reply(context.bot, message.chat_id, render_other_script(), reply_to=message.message_id)
         return
     if match.outcome is Outcome.ANSWER and match.entry:
-        await svc.store.count_answer(match.entry.id)
+        await _count_answer(svc, match.entry.id)
         svc.conversations.remember(key, match.entry.id)
     elif match.outcome is Outcome.UNKNOWN:
         log_id = await svc.store.log_question(
@@ -214,7 +220,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await query.answer(STALE, show_alert=True)
             return
         await query.answer()
-        await svc.store.count_answer(entry.id)
+        await _count_answer(svc, entry.id)
         svc.conversations.remember(chat_key(chat_id, query.from_user.id), entry.id)
         await send_reply(context.bot, chat_id, render_entry(entry, kb))
     elif action == "more":
@@ -230,7 +236,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if message:
             await edit_reply(context.bot, message, render_sections(kb))
     elif action == "sec":
-        reply = render_section(kb, int(arg)) if is_number(arg) and len(arg) < 6 else None
+        reply = render_section(kb, arg)
         if reply is None:
             await query.answer(STALE, show_alert=True)
             return
@@ -242,13 +248,16 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if vote not in ("up", "dn") or kb.get(entry_id) is None:
             await query.answer(STALE, show_alert=True)
             return
-        await svc.store.add_feedback(query.from_user.id, entry_id, vote == "up")
+        try:
+            await svc.store.add_feedback(query.from_user.id, entry_id, vote == "up")
+        except Exception:  # a lost vote must not cost the parent the thank-you or the follow-up
+            log.warning("could not record feedback on %s", entry_id, exc_info=True)
         if vote == "up":
             await query.answer("Thank you for the feedback!")
         else:
             asked = _original_question(message)
             log_id = await svc.store.log_question(
-                query.from_user.id,
+                _asker(message, query.from_user.id),
                 chat_id,
                 asked or f"(👎 on the answer: {kb.entries[entry_id].question})",
                 reason="feedback",
@@ -266,7 +275,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         match = snap.match(asked)
         log_id = await svc.store.log_question(
-            query.from_user.id,
+            _asker(message, query.from_user.id),
             chat_id,
             asked,
             reason="none_of_these",
@@ -289,11 +298,28 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(STALE, show_alert=True)
 
 
+async def _count_answer(svc: Services, entry_id: str) -> None:
+    """Count an answered question; analytics never block an answer, so a failure is only logged."""
+    try:
+        await svc.store.count_answer(entry_id)
+    except Exception:
+        log.warning("could not count an answer for %s", entry_id, exc_info=True)
+
+
 def _original_question(message: Message | None) -> str | None:
     """The parent's question that a bot message replied to (we always reply to the question)."""
     if message and message.reply_to_message and message.reply_to_message.text:
         return message.reply_to_message.text
     return None
+
+
+def _asker(message: Message | None, presser: int) -> int:
+    """Whose question a button logs: the person who asked it, not whoever pressed the button (in a
+    group another member may press it), so the asker's /forget finds it."""
+    asked = message.reply_to_message if message else None
+    if asked is not None and asked.from_user is not None and not asked.from_user.is_bot:
+        return asked.from_user.id
+    return presser
 
 
 async def _drop_feedback_buttons(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:

@@ -1,4 +1,11 @@
-"""Send a core :class:`~bot.replies.Reply` through Telegram: split safely, keyboard on the last part."""
+"""Send a core :class:`~bot.replies.Reply` through Telegram: split safely, keyboard on the last part.
+
+This is the bot's only retry layer (AIORateLimiter only paces). Each Bot API call is tried at most
+``MAX_ATTEMPTS`` times. A 429 means Telegram did not take the message, so retrying it is safe. A
+timeout or lost connection is ambiguous: the message may have arrived, and the retry can deliver it
+a second time. Delivery is therefore at least once within ``MAX_ATTEMPTS`` tries: a parent may rarely
+see a reply twice, but a passing network problem does not lose it.
+"""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from telegram.ext import ContextTypes
 
 from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.replies import Button, Reply, escape, is_number, label, render_entry
-from bot.store import LogItem
+from bot.store import REPLY_MINUTES, LogItem
 from bot.telegram.send import edit_reply, send_reply
 from bot.telegram.services import services
 
@@ -31,6 +31,7 @@ UNKNOWN_COMMAND = "Sorry, I don't know that command. Send /help to see what I ca
 CANT_WRITE_TO_YOU = (
     "I can't message you privately yet. Open a chat with me and press Start, then press Reply again."
 )
+GONE = "This question is gone: the parent deleted it with /forget, or it passed the retention period."
 
 
 async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
@@ -121,6 +122,11 @@ def _attach_picker(item_id: int, kb: KnowledgeBase, page: int) -> Reply | None:
     return Reply(f"Attach <b>#{item_id}</b> to which answer?{where}", tuple(rows))
 
 
+def _excerpt(text: str, limit: int = 300) -> str:
+    """The start of a question, enough to recognise it (the card above has it in full)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> None:
     """Post a newly logged question to the volunteer chat, when one is configured."""
     svc = services(context)
@@ -183,19 +189,28 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     item = await svc.store.get_log(int(number))
     message = query.message if isinstance(query.message, Message) else None
-    if item is None or item.status != "open":
+    if item is None:
+        await query.answer(GONE, show_alert=True)
+        return
+    if item.status != "open":
         await query.answer("That question is no longer open.", show_alert=True)
         return
     kb = svc.live.current.kb
     if kind == "r":
+        chat_id = await svc.store.delivery_chat(item.id)
+        if chat_id is None:
+            await query.answer("The parent of that question can no longer be reached.", show_alert=True)
+            return
         await svc.store.start_reply(query.from_user.id, item.id)
+        where = "in their private chat with the bot" if chat_id > 0 else "in the group where they asked"
         try:
             await send_reply(
                 context.bot,
                 query.from_user.id,
                 Reply(
-                    f"Send your reply to <b>#{item.id}</b> as your next message. It goes to the parent as it "
-                    "is. Send /cancel to stop."
+                    f"Send your reply to <b>#{item.id}</b> as your next message, within {REPLY_MINUTES} "
+                    f"minutes. It goes, exactly as you type it, to the parent who asked this, {where}:\n"
+                    f"<i>{escape(_excerpt(item.text))}</i>\n\nSend /cancel to stop."
                 ),
             )
         except Forbidden:  # Telegram lets a bot write only to people who have started it
@@ -248,12 +263,30 @@ async def handle_volunteer_message(update: Update, context: ContextTypes.DEFAULT
     if not user or not message or not message.text or not _is_volunteer(update, context):
         return False
     store = services(context).store
-    log_id = await store.pending_reply(user.id)
-    if log_id is None:
+    session = await store.reply_session(user.id)
+    if session is None:
         return False
+    await store.end_reply(user.id)
+    if session.log_id is None:
+        await send_reply(
+            context.bot,
+            message.chat_id,
+            Reply(f"#{session.item} was deleted by the parent (/forget), so your message was NOT sent."),
+        )
+        return True
+    if session.expired:
+        await send_reply(
+            context.bot,
+            message.chat_id,
+            Reply(
+                f"Your reply to #{session.item} expired ({REPLY_MINUTES} minutes passed), so this message "
+                "was NOT sent. Press Reply on the question again to answer it."
+            ),
+        )
+        return True
+    log_id = session.log_id
     item = await store.get_log(log_id)
     chat_id = await store.delivery_chat(log_id)
-    await store.end_reply(user.id)
     if item is None or chat_id is None or item.status != "open":
         await send_reply(
             context.bot,
@@ -268,6 +301,22 @@ async def handle_volunteer_message(update: Update, context: ContextTypes.DEFAULT
     await store.set_status(log_id, "answered")
     await send_reply(context.bot, message.chat_id, Reply(f"Sent. #{log_id} is marked answered."))
     return True
+
+
+async def tell_cancelled(context: ContextTypes.DEFAULT_TYPE, cancelled: tuple[tuple[int, int], ...]) -> None:
+    """Tell volunteers that /forget deleted the question they were replying to."""
+    for volunteer_id, item in cancelled:
+        try:
+            await send_reply(
+                context.bot,
+                volunteer_id,
+                Reply(
+                    f"The parent who asked #{item} deleted their data with /forget, so your reply to it "
+                    "is cancelled. If you send it anyway, it will not be delivered."
+                ),
+            )
+        except Exception:
+            log.warning("could not tell volunteer about cancelled reply #%s", item, exc_info=True)
 
 
 @staff_only(_is_volunteer, "/cancel")
