@@ -647,6 +647,27 @@ class Store:
         )
         return [LogItem(*row) for row in rows]
 
+    async def queue_sizes(self, days: int, now: datetime | None = None) -> list[int]:
+        """How many items were open at the end of each UTC day of the last ``days`` days, oldest first.
+
+        An item counts from the day it was logged until the day it was closed (its last update).
+        """
+        today = _now(now).astimezone(UTC).date()
+        first = today - timedelta(days=days - 1)
+        change: dict[str, int] = {}
+        for day, n in await self._rows("SELECT substr(created_at, 1, 10), COUNT(*) FROM log GROUP BY 1"):
+            change[day] = change.get(day, 0) + int(n)
+        for day, n in await self._rows(
+            "SELECT substr(updated_at, 1, 10), COUNT(*) FROM log WHERE status != 'open' GROUP BY 1"
+        ):
+            change[day] = change.get(day, 0) - int(n)
+        level = sum(n for day, n in change.items() if day < first.isoformat())
+        sizes = []
+        for k in range(days):
+            level += change.get((first + timedelta(days=k)).isoformat(), 0)
+            sizes.append(level)
+        return sizes
+
 
 def _write_csv(handle: IO[str], rows: list[tuple[Any, ...]]) -> None:
     writer = csv.writer(handle)
