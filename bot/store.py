@@ -668,6 +668,11 @@ class Store:
             sizes.append(level)
         return sizes
 
+    async def log_version(self) -> tuple[Any, ...]:
+        """Changes whenever an item is logged, closed or deleted: a cheap key for caching a page."""
+        rows = await self._rows("SELECT COUNT(*), MAX(id), MAX(updated_at) FROM log")
+        return tuple(rows[0]) if rows else ()
+
 
 def _write_csv(handle: IO[str], rows: list[tuple[Any, ...]]) -> None:
     writer = csv.writer(handle)

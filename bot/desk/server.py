@@ -58,6 +58,7 @@ class Desk:
         self.bot = bot
         self.embed = embed
         self.auth = Auth()
+        self.matches = views.MatchCache()
         settings = services.settings
         self.port = settings.desk_port or 0
         self.prefix = urlsplit(settings.desk_url).path.rstrip("/") if settings.desk_url else ""
@@ -276,7 +277,7 @@ class Queue(Page):
             {k: self.get_query_argument(k, "") for k in ("state", "order", "since", "until", "page")}
         )
         snap = self.desk.services.live.current
-        rows, total = await views.queue(self.desk.services.store, snap, flt)
+        rows, total = await views.queue(self.desk.services.store, snap, flt, self.desk.matches)
         self.render(
             "queue.html",
             rows=rows,
@@ -372,7 +373,9 @@ class Themes(Page):
     async def get(self) -> None:
         days = views.period(self.get_query_argument("days", None), 30)
         snap = self.desk.services.live.current
-        groups, count = await views.themes(self.desk.services.store, snap, days, self.desk.embed)
+        groups, count = await views.themes(
+            self.desk.services.store, snap, days, self.desk.matches, self.desk.embed
+        )
         self.render(
             "themes.html",
             groups=groups,

@@ -7,6 +7,7 @@ store's ``LogItem`` carries neither.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import statistics
 from collections import Counter
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import yaml
 
 from bot.desk import charts
-from bot.desk.themes import Embed, LexicalEmbedder, group
+from bot.desk.themes import Embed, Group, LexicalEmbedder, group
 from bot.knowledge import Entry
 from bot.live import Snapshot
 from bot.store import LogItem, LogQuery, Store
@@ -99,17 +100,61 @@ REASON_LABELS = {
 }
 
 
-def guesses(snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
-    """The matcher's best entries for a question, with their confidence."""
-    entries = list(snap.kb)
-    out = []
-    for score, i in snap.matcher.scores(text)[:limit]:
-        entry = entries[i]
-        out.append(Guess(entry.id, entry.question, round(min(score, 1.0), 2)))
-    return tuple(out)
+class MatchCache:
+    """The live matcher's verdicts on logged texts, kept until the FAQ is reloaded (bounded).
+
+    A queue page asks for 50 texts' guesses and a Themes page for hundreds of nearest entries; the
+    same texts come back page after page, so each is matched once per FAQ version.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._snap: Snapshot | None = None
+        self._guesses: dict[str, tuple[Guess, ...]] = {}
+        self._nearest: dict[str, tuple[str | None, float]] = {}
+        self.embedder: LexicalEmbedder | None = None
+        self.themes_key: tuple[object, ...] | None = None
+        self.themes: tuple[list[Theme], int] | None = None
+
+    def _check(self, snap: Snapshot) -> None:
+        if snap is not self._snap:
+            self._snap = snap
+            self._guesses.clear()
+            self._nearest.clear()
+            self.embedder = LexicalEmbedder(snap.matcher.normaliser)
+        if len(self._guesses) + len(self._nearest) > self._size:
+            self._guesses.clear()
+            self._nearest.clear()
+
+    def guesses(self, snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
+        """The matcher's best entries for a question, with their confidence."""
+        self._check(snap)
+        found = self._guesses.get(text)
+        if found is None:
+            entries = list(snap.kb.entries.values())
+            found = tuple(
+                Guess(entries[i].id, entries[i].question, round(min(score, 1.0), 2))
+                for score, i in snap.matcher.scores(text)[:limit]
+            )
+            self._guesses[text] = found
+        return found
+
+    def nearest(self, snap: Snapshot, text: str) -> tuple[str | None, float]:
+        """The entry ``match()`` would answer or suggest first, and its score."""
+        self._check(snap)
+        found = self._nearest.get(text)
+        if found is None:
+            match = snap.match(text)
+            found = self._nearest[text] = (match.best_id, match.score)
+        return found
+
+    def embed(self, snap: Snapshot) -> Embed:
+        self._check(snap)
+        assert self.embedder is not None
+        return self.embedder
 
 
-async def queue(store: Store, snap: Snapshot, flt: QueueFilter) -> tuple[list[Row], int]:
+async def queue(store: Store, snap: Snapshot, flt: QueueFilter, cache: MatchCache) -> tuple[list[Row], int]:
     query = LogQuery(
         status=None if flt.state == "all" else flt.state,
         since=flt.since,
@@ -119,7 +164,7 @@ async def queue(store: Store, snap: Snapshot, flt: QueueFilter) -> tuple[list[Ro
         offset=(flt.page - 1) * PAGE_SIZE,
     )
     items, total = await store.find_log(query)
-    return [Row(item, guesses(snap, item.text)) for item in items], total
+    return [Row(item, cache.guesses(snap, item.text)) for item in items], total
 
 
 # --------------------------------------------------------------------------- entries
@@ -232,31 +277,53 @@ class Theme:
         return ",".join(str(i.id) for i in self.items)
 
 
-MAX_THEME_ITEMS = 3000
+MAX_THEME_ITEMS = 2000  # the newest; enough to see what parents ask
 
 
 async def themes(
-    store: Store, snap: Snapshot, days: int, embed: Embed | None = None, now: datetime | None = None
+    store: Store,
+    snap: Snapshot,
+    days: int,
+    cache: MatchCache,
+    embed: Embed | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[Theme], int]:
-    """Groups of the last ``days`` days' unanswered questions, biggest first; and how many questions."""
+    """Groups of the last ``days`` days' unanswered questions, biggest first; and how many questions.
+
+    The grouping runs in a worker thread, so a large log does not hold up the bot's event loop, and
+    its result is kept until the log or the FAQ changes.
+    """
+    key = (days, id(snap), await store.log_version())
+    if now is None and cache.themes_key == key and cache.themes is not None:
+        return cache.themes
     items = await store.recent_unanswered(days, limit=MAX_THEME_ITEMS, now=now)
     if not items:
         return [], 0
-    embed = embed or LexicalEmbedder(snap.matcher.normaliser)
-    vectors = embed([i.text for i in items])
+    embedder = embed or cache.embed(snap)
+    by_text: dict[str, list[LogItem]] = {}
+    for item in items:
+        by_text.setdefault(item.text, []).append(item)
+    texts = list(by_text)
+
+    def work() -> list[Group]:
+        return group(embedder(texts), [len(by_text[t]) for t in texts])
+
     out = []
-    for grp in group(vectors):
-        members = tuple(items[i] for i in grp.members)
+    for grp in await asyncio.to_thread(work):
+        members = tuple(item for i in grp.members for item in by_text[texts[i]])
         votes: Counter[str] = Counter()
         best_score: dict[str, float] = {}
-        for item in members[:30]:
-            match = snap.match(item.text)
-            if match.best_id:
-                votes[match.best_id] += 1
-                best_score[match.best_id] = max(best_score.get(match.best_id, 0.0), match.score)
+        for text in (texts[i] for i in grp.members[:5]):  # the most central ones
+            best_id, score = cache.nearest(snap, text)
+            if best_id:
+                votes[best_id] += 1
+                best_score[best_id] = max(best_score.get(best_id, 0.0), score)
         nearest = snap.kb.get(votes.most_common(1)[0][0]) if votes else None
         out.append(Theme(members, nearest, round(best_score.get(nearest.id, 0.0), 2) if nearest else 0.0))
-    return out, len(items)
+    result = (out, len(items))
+    if now is None:
+        cache.themes_key, cache.themes = key, result
+    return result
 
 
 def draft_yaml(questions: list[str]) -> str:
