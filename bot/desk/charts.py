@@ -52,7 +52,7 @@ def legend(series: Sequence[Series]) -> str:
 
 def stacked_days(days: Sequence[str], series: Sequence[Series], label: str) -> str:
     """Stacked columns, one per day (``days`` as YYYY-MM-DD), with a y axis and a few date labels."""
-    width, height, left, bottom, top = 640, 240, 36, 24, 8
+    width, height, left, bottom, top = 640, 240, 46, 24, 8
     n = max(len(days), 1)
     totals = [sum(s.values[i] for s in series) for i in range(len(days))]
     peak = _nice_max(max(totals, default=0))
@@ -136,7 +136,7 @@ def votes(rows: Sequence[tuple[str, int, int]], label: str) -> str:
 
 def line(days: Sequence[str], values: Sequence[int], css: str, label: str) -> str:
     """A filled line over days (the queue's size at the end of each day)."""
-    width, height, left, bottom, top = 640, 160, 36, 24, 8
+    width, height, left, bottom, top = 640, 160, 46, 24, 8
     n = len(days)
     if n == 0:
         return '<p class="empty">Nothing yet.</p>'

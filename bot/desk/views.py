@@ -95,7 +95,7 @@ class Row:
 REASON_LABELS = {
     "unanswered": "not answered",
     "none_of_these": "“None of these”",
-    "feedback": "👎 on an answer",
+    "feedback": "“not helpful” on an answer",
     "volunteer": "asked for a person",
 }
 
@@ -233,7 +233,7 @@ async def overview(store: Store, snap: Snapshot, days: int, now: datetime | None
         ),
         charts.Series("not answered", "s-unknown", tuple(d.logged.get("unanswered", 0) for d in daily)),
         charts.Series(
-            "asked for a person or 👎",
+            "asked for a person, or “not helpful”",
             "s-person",
             tuple(d.logged.get("volunteer", 0) + d.logged.get("feedback", 0) for d in daily),
         ),
@@ -274,7 +274,17 @@ class Theme:
 
     @property
     def ids(self) -> str:
-        return ",".join(str(i.id) for i in self.items)
+        return ",".join(str(i.id) for i in self.items[:60])
+
+    def samples(self, limit: int = 8) -> list[tuple[str, str, int]]:
+        """Distinct texts, most central first, as (text, their item ids joined by commas, how many)."""
+        by_text: dict[str, list[int]] = {}
+        for item in self.items:
+            by_text.setdefault(item.text, []).append(item.id)
+        return [(t, ",".join(map(str, ids)), len(ids)) for t, ids in list(by_text.items())[:limit]]
+
+    def distinct(self) -> int:
+        return len({i.text for i in self.items})
 
 
 MAX_THEME_ITEMS = 2000  # the newest; enough to see what parents ask
