@@ -14,13 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.desk import ADMIN, seed  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.desk.server import Desk  # noqa: E402
-from bot.live import LiveFAQ  # noqa: E402
-from bot.store import Store  # noqa: E402
-from bot.telegram.services import Services  # noqa: E402
-from tests.test_desk_browser import ARGS, CHROMIUM  # noqa: E402
+from bench.desk import ADMIN, seed
+from bot.config import Settings
+from bot.desk.server import Desk
+from bot.live import LiveFAQ
+from bot.store import Store
+from bot.telegram.services import Services
+from tests.test_desk_browser import ARGS, CHROMIUM
 
 PAGES = {
     "queue": "/queue?order=newest",
