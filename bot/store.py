@@ -573,7 +573,8 @@ class Store:
             async with db.execute("SELECT chat_id FROM delivery WHERE log_id = ?", (log_id,)) as rows:
                 found = await rows.fetchone()
             await db.execute("DELETE FROM delivery WHERE log_id = ?", (log_id,))
-            await db.execute("DELETE FROM volunteer_session WHERE log_id = ?", (log_id,))
+            # A volunteer's pending Telegram reply to this item stays: their next message is then
+            # told the item was handled, rather than being taken for a parent's question.
         return Claim(item, int(found[0]) if found else None)
 
     async def unclaim(self, claim: Claim) -> None:
@@ -594,7 +595,8 @@ class Store:
         where, params = query.where()
         order = "DESC" if query.newest_first else "ASC"
         rows = await self._rows(
-            f"SELECT {_LOG_COLUMNS} FROM log {where} ORDER BY id {order} LIMIT ? OFFSET ?",
+            f"SELECT {_LOG_COLUMNS} FROM log {where}"
+            f" ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?",
             [*params, query.limit, query.offset],
         )
         total = int(await self._one(f"SELECT COUNT(*) FROM log {where}", params))

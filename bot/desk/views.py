@@ -286,6 +286,11 @@ class Theme:
     def distinct(self) -> int:
         return len({i.text for i in self.items})
 
+    def rest_ids(self, shown: int = 8) -> str:
+        """The ids of the items whose wording is not among the first ``shown`` distinct texts."""
+        first = {t for t, _, _ in self.samples(shown)}
+        return ",".join(str(i.id) for i in self.items if i.text not in first)
+
 
 MAX_THEME_ITEMS = 2000  # the newest; enough to see what parents ask
 
