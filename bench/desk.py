@@ -5,6 +5,11 @@ every reason), a year of answer counts and feedback; the desk runs on it in this
 Telegram needed to render pages), signed in as an admin. Each page is fetched over HTTP with a
 keep-alive client, several times; the figure is the time to the full body at the client.
 
+Then the bot under load with and without the desk: ``faqbot run`` (desk on) against the fake Bot
+API takes three bursts of mixed updates (as ``bench/e2e.py``): alone, while a separate process
+fetches desk pages as fast as it can (queue, overview, themes, in turn, over 4 connections), and
+alone again. Reported: updates/s and reply latency of each burst, and the desk's pages/s meanwhile.
+
 ``python -m bench.desk [--quick]``; ``seed()`` is also used by ``tools/desk_screenshots.py``.
 """
 
@@ -185,6 +190,83 @@ async def measure(n: int, reps: int) -> dict[str, Any]:
     return out
 
 
+LOAD_PAGES = ("/queue", "/overview?days=90", "/themes?days=30", "/queue?state=all&order=newest")
+
+
+async def _hammer(base: str, cookie: str, seconds: float, connections: int = 4) -> dict[str, Any]:
+    """Fetch desk pages in turn over ``connections`` connections for ``seconds``; count and time them."""
+    import aiohttp
+
+    times: list[float] = []
+    statuses: dict[int, int] = {}
+    stop = time.monotonic() + seconds
+
+    async def worker(k: int) -> None:
+        async with aiohttp.ClientSession(cookies={"faqbot_desk": cookie}) as http:
+            i = k
+            while time.monotonic() < stop:
+                t = time.perf_counter()
+                async with http.get(base + LOAD_PAGES[i % len(LOAD_PAGES)]) as resp:
+                    await resp.read()
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                times.append((time.perf_counter() - t) * 1000)
+                i += 1
+
+    await asyncio.gather(*(worker(k) for k in range(connections)))
+    return {
+        "pages": len(times),
+        "pages_per_s": len(times) / seconds,
+        "ms": summary(times),
+        "statuses": statuses,
+    }
+
+
+async def under_load(updates: int, users: int) -> dict[str, Any]:
+    import re
+    import socket
+
+    from bench.e2e import FIRST_USER, _burst
+    from bench.harness import MIX, bot_under_test, plan, question_pools, warm_up
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pools = question_pools()
+    ids = list(range(FIRST_USER, FIRST_USER + users))
+    runs: dict[str, Any] = {}
+    async with bot_under_test(rate_limit=False, FAQBOT_DESK_PORT=str(port), FAQBOT_ADMINS=str(ADMIN)) as h:
+        await warm_up(h, ids)
+        h.api.inject_message(ADMIN, "/desk")
+        sent = await h.api.wait_for("sendMessage", chat_id=ADMIN, timeout=30)
+        link = re.search(r'href="([^"]+)"', sent[-1].params["text"]).group(1)  # type: ignore[union-attr]
+        base = link.rsplit("/login/", 1)[0]
+        import aiohttp
+
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.post(base + "/login", data={"token": link.rsplit("/", 1)[1]}) as resp:
+                assert resp.status == 200, resp.status
+            cookie = next(c.value for c in http.cookie_jar if c.key == "faqbot_desk")
+        runs["alone"] = await _burst(h, plan(updates, ids, MIX, seed=1), pools, timeout=120)
+        estimate = max(5.0, runs["alone"]["wall_s"] * 2.5)
+        loader = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.desk",
+            "--hammer",
+            base,
+            cookie,
+            f"{estimate:.1f}",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        await asyncio.sleep(1.0)  # the desk is busy before the burst starts
+        runs["with desk load"] = await _burst(h, plan(updates, ids, MIX, seed=2), pools, timeout=180)
+        out, _ = await loader.communicate()
+        runs["desk"] = __import__("json").loads(out.decode().strip().splitlines()[-1])
+        runs["alone again"] = await _burst(h, plan(updates, ids, MIX, seed=3), pools, timeout=120)
+        await h.stop()
+    return runs
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     n, reps = (2000, 3) if quick else (10_000, 10)
     data = asyncio.run(measure(n, reps))
@@ -205,7 +287,29 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
     for name, t in targets.items():
         print(f"\ntarget {name}: {verdict(t['met'])}  worst p50 {worst:.1f} ms")
-    result = {"quick": quick, **data, "targets": targets}
+    load = asyncio.run(under_load(600 if quick else 2000, 100 if quick else 300))
+    lrows = []
+    for name in ("alone", "with desk load", "alone again"):
+        r = load[name]
+        c = r["checks"]
+        lost = c["lost"] + c["answered_twice"] + c["delivered_not_once"]
+        lrows.append(
+            [name, r["updates"], r["updates_per_s"], r["latency_ms"]["p50"], r["latency_ms"]["p99"], lost]
+        )
+    print()
+    print(
+        table(
+            "faqbot run with the desk on: bursts of mixed updates",
+            ["burst", "updates", "upd/s", "p50 ms", "p99 ms", "lost/twice"],
+            lrows,
+        )
+    )
+    d = load["desk"]
+    print(
+        f"desk meanwhile: {d['pages']} pages, {d['pages_per_s']:.1f} pages/s, "
+        f"p50 {d['ms']['p50']:.0f} ms, p99 {d['ms']['p99']:.0f} ms, statuses {d['statuses']}"
+    )
+    result = {"quick": quick, **data, "under_load": load, "targets": targets}
     path = write_result("desk", result)
     print(f"\nwrote {path}")
     return result
@@ -214,7 +318,15 @@ def run(quick: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 logged questions, 3 fetches a page")
-    run(parser.parse_args(argv).quick)
+    parser.add_argument("--hammer", nargs=3, metavar=("BASE", "COOKIE", "SECONDS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.hammer:  # the load process of under_load()
+        import json
+
+        base, cookie, seconds = args.hammer
+        print(json.dumps(asyncio.run(_hammer(base, cookie, float(seconds)))))
+        return 0
+    run(args.quick)
     return 0
 
 

@@ -7,12 +7,14 @@ plays the browser (tests/test_desk_browser.py drives real Chromium through the f
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.desk.server import Desk
 from bot.telegram.services import KEY
@@ -243,3 +245,16 @@ async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> Non
             draft = await (await http.get(base + "/themes/draft?ids=" + ",".join(ids))).text()
             assert "alternatives:" in draft and "minibus" in draft
         assert len((await bot.store.suggestions())["upn"]) == 3
+
+
+async def test_logs_never_hold_a_sign_in_token(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with desk_bot(tmp_path) as bot:
+        link = await link_for(bot, VOLUNTEER)
+        async with client() as http:
+            await sign_in(http, link)
+        token = link.rsplit("/", 1)[1]
+        # (PTB itself logs every message it sends at DEBUG; faqbot run logs at INFO)
+        ours = [r.getMessage() for r in caplog.records if r.name.startswith(("bot.", "tornado"))]
+        assert any("/login/" in m for m in ours)  # requests are logged ...
+        assert not any(token in m for m in ours)  # ... without the token

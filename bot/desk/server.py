@@ -16,7 +16,7 @@ import logging
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import tornado.httpserver
 import tornado.netutil
@@ -105,6 +105,7 @@ class Desk:
             static_url_prefix=f"{p}/static/",
             default_handler_class=NotFound,
             default_handler_args=kw,
+            log_function=_log_request,
             xheaders=False,
             compress_response=True,
         )
@@ -113,7 +114,9 @@ class Desk:
         settings = self.services.settings
         sockets = tornado.netutil.bind_sockets(self.port, settings.desk_listen, family=socket.AF_UNSPEC)
         self.port = sockets[0].getsockname()[1]
-        self._server = tornado.httpserver.HTTPServer(self.application(), xheaders=False)
+        self._server = tornado.httpserver.HTTPServer(
+            self.application(), xheaders=False, max_body_size=1 << 20
+        )
         self._server.add_sockets(sockets)
         log.info("review desk listening on %s:%s (links: %s)", settings.desk_listen, self.port, self.base_url)
 
@@ -122,6 +125,18 @@ class Desk:
             self._server.stop()
             await self._server.close_all_connections()
             self._server = None
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log without sign-in tokens (a link is a password until it is used) or query strings."""
+    path = handler.request.path
+    if "/login/" in path:
+        path = path.split("/login/", 1)[0] + "/login/…"
+    status = handler.get_status()
+    level = logging.WARNING if status >= 500 else logging.DEBUG
+    log.log(
+        level, "%s %s %s %.1f ms", handler.request.method, path, status, 1000 * handler.request.request_time()
+    )
 
 
 # --------------------------------------------------------------------------- handlers
@@ -295,7 +310,7 @@ class QueueAction(Page):
         svc = self.desk.services
         action = self.get_body_argument("action", "")
         back = self.get_body_argument("back", "")
-        flt = views.QueueFilter.parse(dict(p.split("=", 1) for p in back.split("&") if "=" in p))
+        flt = views.QueueFilter.parse(dict(parse_qsl(back[:500])))
         path = f"/queue?{flt.query_string()}"
         ids = views.parse_ids(self.get_body_arguments("id"))
         if action == "dismiss":
