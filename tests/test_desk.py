@@ -19,7 +19,7 @@ import pytest
 from bot.desk.server import Desk
 from bot.telegram.services import KEY
 from tests.conftest import VALID_ENTRY, write_knowledge
-from tests.telegram_harness import ADMIN, PARENT, VOLUNTEER, Running, running_bot
+from tests.telegram_harness import ADMIN, PARENT, VOLUNTEER, VOLUNTEER_CHAT, Running, running_bot
 
 OUTSIDER = 4242
 
@@ -258,3 +258,35 @@ async def test_logs_never_hold_a_sign_in_token(tmp_path: Path, caplog: pytest.Lo
         ours = [r.getMessage() for r in caplog.records if r.name.startswith(("bot.", "tornado"))]
         assert any("/login/" in m for m in ours)  # requests are logged ...
         assert not any(token in m for m in ours)  # ... without the token
+
+
+async def test_telegram_and_desk_act_on_the_same_items(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        [item] = await bot.store.list_log("open")
+        card = (await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT))[0].result
+        await bot.press(VOLUNTEER, card, f"q:r:{item.id}")  # Telegram: "my next message is the reply"
+        await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER)
+        async with client() as http:  # meanwhile an admin answers it on the desk
+            html = await sign_in(http, await link_for(bot, ADMIN))
+            data = {"csrf": csrf_of(html), "id": str(item.id), "action": "reply", "text": "From the desk."}
+            async with http.post(desk_of(bot).base_url + "/queue/act", data=data) as resp:
+                assert "Sent to the parent" in await resp.text()
+            queue = await (await http.get(desk_of(bot).base_url + "/queue")).text()
+            assert "recipe for banana bread" not in queue  # handled: gone from the desk's queue
+        before = len(bot.texts(VOLUNTEER))
+        bot.api.inject_message(VOLUNTEER, "From Telegram.")
+        await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER, count=before + 1)
+        assert "can no longer be answered" in bot.texts(VOLUNTEER)[-1]
+        parent = bot.texts(PARENT)
+        assert sum("A volunteer replied" in t for t in parent) == 1 and "From the desk." in parent[-1]
+        assert await bot.store.count_log(None) == 1  # the volunteer's text was not logged as a question
+        await bot.press(VOLUNTEER, card, f"q:d:{item.id}")  # and the Telegram card now refuses
+        assert "no longer open" in bot.last_answer()
+
+
+async def test_desk_link_only_in_a_private_chat(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        bot.api.inject_message(VOLUNTEER, "/desk", chat_id=VOLUNTEER_CHAT, chat_type="group")
+        sent = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
+        assert "private chat" in sent[-1].params["text"] and "href" not in sent[-1].params["text"]
