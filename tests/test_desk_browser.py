@@ -70,6 +70,23 @@ async def test_full_flow_parent_asks_volunteer_replies_in_the_browser(tmp_path: 
         # the session cookie is not readable from the page, and the CSP let no inline anything run
         assert await page.evaluate("document.cookie") == ""
         assert not errors, errors
+        # Attach: type part of an entry's id, pick it, and the parent gets that answer
+        await bot.ask("recipe for banana bread please", user=PARENT)
+        await bot.ask("zyxt plimf wobble", user=PARENT)
+        await bot.ask("qwop blarg 17", user=PARENT)
+        await page.goto(link.rsplit("/login/", 1)[0] + "/queue?order=oldest")
+        assert await page.locator("blockquote.question").count() == 3
+        first = page.locator("article.item").first
+        await first.get_by_label("Attach an FAQ answer").fill("upn")
+        await first.get_by_role("button", name="Attach").click()
+        await page.wait_for_selector("text=The parent has the answer")
+        assert "Sources" in bot.texts(PARENT)[-1]
+        # Dismiss in bulk: tick the two left, one button
+        for box in await page.locator("article.item input[type=checkbox]").all():
+            await box.check()
+        await page.get_by_role("button", name="Dismiss selected").click()
+        await page.wait_for_selector("text=Dismissed 2 question(s)")
+        assert await bot.store.count_log("open") == 0
         # a reused link is refused in the browser too
         second = await chromium.new_page()
         await second.goto(link)

@@ -223,7 +223,9 @@ class Page(tornado.web.RequestHandler):
         n = self.get_query_argument("n", "")
         entry = self.get_query_argument("entry", "")
         return NOTES[key].format(
-            id=n if n.isdigit() else "?", n=n if n.isdigit() else "?", entry=entry if entry.isascii() else "?"
+            id=n if n.isdigit() else "?",
+            n=n if n.isdigit() else "?",
+            entry=entry if self.desk.services.live.current.kb.get(entry) else "?",
         )
 
 
