@@ -290,3 +290,19 @@ async def test_desk_link_only_in_a_private_chat(tmp_path: Path) -> None:
         bot.api.inject_message(VOLUNTEER, "/desk", chat_id=VOLUNTEER_CHAT, chat_type="group")
         sent = await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
         assert "private chat" in sent[-1].params["text"] and "href" not in sent[-1].params["text"]
+
+
+async def test_a_busy_port_leaves_the_bot_running_without_the_desk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with running_bot(tmp_path, desk_port=port) as bot:
+            assert "desk" not in bot.app.bot_data
+            assert "not switched on" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
+            assert "upn" in (await bot.ask("what is a unique pupil number?"))["text"].lower()
+    assert any("cannot listen" in r.getMessage() for r in caplog.records)

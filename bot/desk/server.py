@@ -107,7 +107,7 @@ class Desk:
             default_handler_args=kw,
             log_function=_log_request,
             xheaders=False,
-            compress_response=True,
+            compress_response=False,  # pages mix parents' text with the CSRF token: no BREACH
         )
 
     async def start(self) -> None:
@@ -137,6 +137,24 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
     log.log(
         level, "%s %s %s %.1f ms", handler.request.method, path, status, 1000 * handler.request.request_time()
     )
+
+
+async def start_desk(services: Services, bot: ExtBot) -> Desk | None:
+    """Start the desk for ``faqbot run``; if it cannot listen, log why and run the bot without it."""
+    desk = Desk(services, bot)
+    try:
+        await desk.start()
+    except OSError as exc:
+        settings = services.settings
+        log.error(
+            "The review desk cannot listen on %s:%s (%s). The bot runs without it; "
+            "set FAQBOT_DESK_PORT to a free port, or FAQBOT_DESK_LISTEN to an address of this machine.",
+            settings.desk_listen,
+            settings.desk_port,
+            exc.strerror or exc,
+        )
+        return None
+    return desk
 
 
 # --------------------------------------------------------------------------- handlers

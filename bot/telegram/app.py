@@ -112,11 +112,10 @@ def build_application(
         if app.job_queue is not None:
             app.job_queue.run_repeating(purge_job, interval=dt.timedelta(days=1), first=5.0, name="purge")
         if settings.desk_port is not None:
-            from bot.desk.server import Desk  # only imported when the desk is switched on
+            from bot.desk.server import start_desk  # only imported when the desk is switched on
 
-            desk = Desk(app.bot_data[KEY], app.bot)
-            await desk.start()
-            app.bot_data["desk"] = desk
+            if (desk := await start_desk(app.bot_data[KEY], app.bot)) is not None:
+                app.bot_data["desk"] = desk
         if reload_on_sighup:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_hup, live)
