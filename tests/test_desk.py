@@ -306,3 +306,19 @@ async def test_a_busy_port_leaves_the_bot_running_without_the_desk(
             assert "not switched on" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
             assert "upn" in (await bot.ask("what is a unique pupil number?"))["text"].lower()
     assert any("cannot listen" in r.getMessage() for r in caplog.records)
+
+
+async def test_https_url_gives_a_secure_cookie_under_its_path(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path, desk_url="https://desk.example.org/review") as bot:
+        link = await link_for(bot, VOLUNTEER)
+        assert link.startswith("https://desk.example.org/review/login/")
+        local = f"http://127.0.0.1:{desk_of(bot).port}/review"  # what the reverse proxy would forward to
+        token = link.rsplit("/", 1)[1]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{local}/login/{token}") as resp:
+                assert resp.status == 200 and 'action="/review/login"' in await resp.text()
+            async with http.post(f"{local}/login", data={"token": token}, allow_redirects=False) as resp:
+                assert resp.status == 303 and resp.headers["Location"] == "/review/queue"
+                cookie = resp.headers["Set-Cookie"]
+            assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/review" in cookie
+            assert "SameSite=Strict" in cookie

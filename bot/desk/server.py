@@ -16,7 +16,7 @@ import logging
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import tornado.httpserver
 import tornado.netutil
@@ -226,8 +226,6 @@ class Page(tornado.web.RequestHandler):
         self.render("message.html", title=title, text="Go back to the queue and try again.")
 
     def back_to(self, path: str, **note: object) -> None:
-        from urllib.parse import urlencode
-
         query = urlencode({k: str(v) for k, v in note.items()})
         self.redirect(
             f"{self.base}{path}{'&' if '?' in path else '?'}{query}" if query else self.base + path,
@@ -453,11 +451,8 @@ class ThemeAttach(Page):
             if item is None:
                 continue
             if item.status == "open":
-                outcome = await send_attached_entry(self.bot_for(), svc.store, log_id, entry, snap.kb)
+                outcome = await send_attached_entry(self.desk.bot, svc.store, log_id, entry, snap.kb)
                 kept += outcome in (Handover.SENT, Handover.UNREACHABLE)
             elif item.status == "answered":
                 kept += await svc.store.set_status(log_id, "attached", attached_entry=entry.id)
         self.back_to(f"/themes?days={days}", note="themed", n=kept, entry=entry.id)
-
-    def bot_for(self) -> ExtBot:
-        return self.desk.bot

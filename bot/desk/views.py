@@ -13,7 +13,8 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
 
 import yaml
 
@@ -70,8 +71,6 @@ class QueueFilter:
             "page": str(self.page),
         }
         values.update({k: str(v) for k, v in changes.items()})
-        from urllib.parse import urlencode
-
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -369,7 +368,3 @@ def parse_ids(values: list[str], limit: int = 500) -> list[int]:
 
 def period(value: str | None, default: int = 30) -> int:
     return int(value) if value in ("7", "30", "90") else default
-
-
-def since_days(days: int) -> str:
-    return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
