@@ -322,3 +322,36 @@ async def test_https_url_gives_a_secure_cookie_under_its_path(tmp_path: Path) ->
                 cookie = resp.headers["Set-Cookie"]
             assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/review" in cookie
             assert "SameSite=Strict" in cookie
+
+
+async def test_junk_in_urls_and_forms_gets_a_page_not_an_error(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        async with client() as http:
+            html = await sign_in(http, await link_for(bot, ADMIN))
+            base = desk_of(bot).base_url
+            for query in (
+                "/queue?state=<b>&order=x&since=2026-02-31&until=99999-01-01&page=-3",
+                "/queue?page=99999999999999999999&since=%00",
+                "/overview?days=1000000",
+                "/themes?days=abc",
+                "/themes/draft?ids=1,abc,,-2,99999999999999999999",
+                "/entries?days=%F0%9F%98%80",
+                "/queue?note=themed&n=<script>&entry=<script>",
+            ):
+                async with http.get(base + query) as resp:
+                    text = await resp.text()
+                    assert resp.status == 200, query
+                    assert "<script>" not in text
+            token = csrf_of(html)
+            for form in (
+                {"action": "reply", "id": "abc", "text": "x"},
+                {"action": "reply", "id": "999999", "text": "x"},
+                {"action": "attach", "id": "1", "entry": "no-such-entry"},
+                {"action": "explode", "id": "1"},
+                {"action": "reply", "id": "1", "text": "   "},
+                {"action": "dismiss", "back": "state=<b>&page=x"},
+            ):
+                async with http.post(base + "/queue/act", data={"csrf": token, **form}) as resp:
+                    assert resp.status == 200, form
+        assert await bot.store.count_log("open") == 1  # none of that closed the question
