@@ -74,6 +74,10 @@ async def test_sign_in_reply_and_pages(tmp_path: Path) -> None:
             async with http.get(link) as resp:
                 csp = resp.headers["Content-Security-Policy"]
                 assert "default-src 'none'" in csp and "script-src" not in csp
+            base = link.rsplit("/login/", 1)[0]
+            for path in ("/static/desk.css", "/static/nothing.js", "/nowhere"):
+                async with http.get(base + path) as resp:
+                    assert resp.headers["Content-Security-Policy"] == csp, path
             queue = await sign_in(http, link)
             assert "recipe for banana bread &lt;b&gt;please&lt;/b&gt;" in queue  # escaped
             assert "<b>please</b>" not in queue

@@ -103,6 +103,7 @@ class Desk:
             template_path=str(HERE / "templates"),
             static_path=str(HERE / "static"),
             static_url_prefix=f"{p}/static/",
+            static_handler_class=Static,
             default_handler_class=NotFound,
             default_handler_args=kw,
             log_function=_log_request,
@@ -243,6 +244,14 @@ class Page(tornado.web.RequestHandler):
             n=n if n.isdigit() else "?",
             entry=entry if self.desk.services.live.current.kb.get(entry) else "?",
         )
+
+
+class Static(tornado.web.StaticFileHandler):
+    """The stylesheet, with the same security headers as every page."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
 
 
 FORM_EXPIRED = "This form is out of date or did not come from the desk. Reload the page and try again."
