@@ -18,5 +18,7 @@ RUN pip install --no-cache-dir . \
 USER faqbot
 VOLUME ["/data"]
 # Webhook mode listens here when FAQBOT_WEBHOOK_URL is set; polling needs no port.
+# The review desk is off unless FAQBOT_DESK_PORT is set; in a container also set
+# FAQBOT_DESK_LISTEN=0.0.0.0 and publish that port behind an https proxy (FAQBOT_DESK_URL).
 EXPOSE 8443
 CMD ["faqbot", "run"]

@@ -15,10 +15,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench`, `bot` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import e2e, footprint, matching
+from bench import desk, e2e, footprint, matching
 from bench.common import ROOT, verdict
 
-BENCHMARKS = {"matching": matching.run, "e2e": e2e.run, "footprint": footprint.run}
+BENCHMARKS = {
+    "matching": matching.run,
+    "e2e": e2e.run,
+    "footprint": footprint.run,
+    "desk": desk.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,9 @@ class Settings:
     rate_limit: bool = True
     flood_per_minute: int = 20
     match: MatchSettings = field(default_factory=MatchSettings)
+    desk_port: int | None = None
+    desk_listen: str = "127.0.0.1"
+    desk_url: str | None = None
 
     @property
     def key_path(self) -> Path:
@@ -187,6 +190,11 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
     if match.suggest_threshold > match.answer_threshold:
         problems.append("FAQBOT_SUGGEST_THRESHOLD must not be above FAQBOT_ANSWER_THRESHOLD")
 
+    desk_port = integer("FAQBOT_DESK_PORT", 0, 1, 65535) if get("FAQBOT_DESK_PORT") else None
+    desk_url = get("FAQBOT_DESK_URL")
+    if desk_url and not desk_url.startswith(("https://", "http://")):
+        problems.append(f"FAQBOT_DESK_URL must start with https:// or http://, got {desk_url!r}")
+
     settings = Settings(
         token=token,
         api_url=api_url,
@@ -205,6 +213,9 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
         rate_limit=flag("FAQBOT_RATE_LIMIT", True),
         flood_per_minute=integer("FAQBOT_FLOOD_PER_MINUTE", 20, 1, 10000),
         match=match,
+        desk_port=desk_port or None,
+        desk_listen=get("FAQBOT_DESK_LISTEN") or "127.0.0.1",
+        desk_url=desk_url.rstrip("/") if desk_url else None,
     )
     if problems:
         raise ConfigError(problems)

@@ -6,7 +6,8 @@ reload in the middle never mixes two versions of the FAQ within one reply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge import KnowledgeBase, load_knowledge
@@ -17,6 +18,7 @@ from bot.matcher import Match, Matcher, MatchSettings
 class Snapshot:
     kb: KnowledgeBase
     matcher: Matcher
+    loaded_at: float = field(default_factory=time.time)  # when this FAQ went live (the desk shows it)
 
     def match(self, question: str) -> Match:
         return self.matcher.match(question)

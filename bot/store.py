@@ -214,6 +214,53 @@ class Stats:
         return sum(self.answered.values())
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An item one volunteer has just closed, and the parent's chat (None if it can no longer be reached)."""
+
+    item: LogItem
+    chat_id: int | None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """A filter over the log for the review desk: status (None for all), reasons, a date range (UTC days)."""
+
+    status: str | None = "open"
+    since: str | None = None  # YYYY-MM-DD, inclusive
+    until: str | None = None  # YYYY-MM-DD, inclusive
+    reasons: tuple[str, ...] = ()
+    newest_first: bool = False
+    limit: int = 50
+    offset: int = 0
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.status is not None:
+            clauses.append("status = ?")
+            params.append(self.status)
+        if self.since:
+            clauses.append("created_at >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("created_at < ?")
+            params.append(self.until + "T99")  # every time on that day sorts before "T99"
+        if self.reasons:
+            clauses.append(f"reason IN ({', '.join('?' for _ in self.reasons)})")
+            params.extend(self.reasons)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """One UTC day: answers counted (never stored as text) and items logged, by reason."""
+
+    day: str
+    answered: int
+    logged: dict[str, int] = field(default_factory=dict)
+
+
 def _iso(moment: datetime) -> str:
     """UTC ISO-8601 to the second: one fixed format, so strings sort and compare as times."""
     if moment.tzinfo is None:
@@ -631,6 +678,136 @@ class Store:
         else:
             _write_csv(path_or_file, rows)
         return len(rows)
+
+    # ----------------------------------------------------------------------- the review desk
+
+    async def claim(
+        self, log_id: int, status: str, attached_entry: str | None = None, *, now: datetime | None = None
+    ) -> Claim | None:
+        """Close an open item in one step and hand back where to reply; None if it is not open.
+
+        The UPDATE only matches an open item, inside one write transaction, so when two volunteers
+        (Telegram or the desk) act on one question at once exactly one of them gets the claim.
+        """
+        if status not in STATUSES or status == "open":
+            raise ValueError(f"cannot claim an item as {status!r}")
+        if status == "attached" and not attached_entry:
+            raise ValueError("status 'attached' needs the entry id it was attached to")
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "UPDATE log SET status = ?, attached_entry = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'open'",
+                (status, attached_entry if status == "attached" else None, _iso(_now(now)), log_id),
+            )
+            if cur.rowcount == 0:
+                return None
+            async with db.execute(f"SELECT {_LOG_COLUMNS} FROM log WHERE id = ?", (log_id,)) as rows:
+                item = LogItem(*(await rows.fetchone() or ()))
+            async with db.execute("SELECT chat_id FROM delivery WHERE log_id = ?", (log_id,)) as rows:
+                found = await rows.fetchone()
+            await db.execute("DELETE FROM delivery WHERE log_id = ?", (log_id,))
+            # A volunteer's pending Telegram reply to this item stays: their next message is then
+            # told the item was handled, rather than being taken for a parent's question.
+        if found:
+            await self._compact()  # the chat id must not linger in the WAL (unclaim puts it back if need be)
+        return Claim(item, int(found[0]) if found else None)
+
+    async def unclaim(self, claim: Claim) -> None:
+        """Reopen a claimed item after its message could not be sent, so it is not lost."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE log SET status = 'open', attached_entry = NULL, updated_at = ? WHERE id = ?",
+                (claim.item.updated_at, claim.item.id),
+            )
+            if claim.chat_id is not None:
+                await db.execute(
+                    "INSERT OR IGNORE INTO delivery (log_id, chat_id) SELECT id, ? FROM log WHERE id = ?",
+                    (claim.chat_id, claim.item.id),
+                )
+
+    async def find_log(self, query: LogQuery) -> tuple[list[LogItem], int]:
+        """One page of logged items matching ``query``, and how many match in all."""
+        where, params = query.where()
+        order = "DESC" if query.newest_first else "ASC"
+        rows = await self._rows(
+            f"SELECT {_LOG_COLUMNS} FROM log {where}"
+            f" ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        )
+        total = int(await self._one(f"SELECT COUNT(*) FROM log {where}", params))
+        return [LogItem(*row) for row in rows], total
+
+    async def daily(self, days: int, now: datetime | None = None) -> list[DayCounts]:
+        """Each UTC day of the last ``days`` days, oldest first: answers counted, items logged by reason."""
+        if days < 1:
+            raise ValueError("days must be at least 1")
+        today = _now(now).astimezone(UTC).date()
+        first = today - timedelta(days=days - 1)
+        answered = dict(
+            await self._rows(
+                "SELECT day, SUM(count) FROM answer_counts WHERE day >= ? GROUP BY day", [first.isoformat()]
+            )
+        )
+        logged: dict[str, dict[str, int]] = {}
+        for day, reason, n in await self._rows(
+            "SELECT substr(created_at, 1, 10), reason, COUNT(*) FROM log WHERE created_at >= ? GROUP BY 1, 2",
+            [first.isoformat()],
+        ):
+            logged.setdefault(day, {})[reason] = int(n)
+        out = []
+        for n in range(days):
+            day = (first + timedelta(days=n)).isoformat()
+            out.append(DayCounts(day, int(answered.get(day, 0)), logged.get(day, {})))
+        return out
+
+    async def reply_seconds(self, days: int, now: datetime | None = None) -> list[float]:
+        """Seconds from question to a volunteer's reply or attached answer, items of the last ``days``."""
+        since = _iso(_now(now) - timedelta(days=days))
+        rows = await self._rows(
+            "SELECT (julianday(updated_at) - julianday(created_at)) * 86400.0 FROM log"
+            " WHERE status IN ('answered', 'attached') AND created_at >= ?",
+            [since],
+        )
+        return [float(r[0]) for r in rows]
+
+    async def recent_unanswered(
+        self, days: int, limit: int = 5000, now: datetime | None = None
+    ) -> list[LogItem]:
+        """Unanswered and "None of these" questions of the last ``days`` days, newest first, not yet
+        dismissed or attached to an entry: what the FAQ does not cover yet."""
+        since = _iso(_now(now) - timedelta(days=days))
+        rows = await self._rows(
+            f"SELECT {_LOG_COLUMNS} FROM log WHERE created_at >= ? AND reason IN (?, ?)"
+            " AND status IN ('open', 'answered') ORDER BY id DESC LIMIT ?",
+            [since, *UNANSWERED_REASONS, limit],
+        )
+        return [LogItem(*row) for row in rows]
+
+    async def queue_sizes(self, days: int, now: datetime | None = None) -> list[int]:
+        """How many items were open at the end of each UTC day of the last ``days`` days, oldest first.
+
+        An item counts from the day it was logged until the day it was closed (its last update).
+        """
+        today = _now(now).astimezone(UTC).date()
+        first = today - timedelta(days=days - 1)
+        change: dict[str, int] = {}
+        for day, n in await self._rows("SELECT substr(created_at, 1, 10), COUNT(*) FROM log GROUP BY 1"):
+            change[day] = change.get(day, 0) + int(n)
+        for day, n in await self._rows(
+            "SELECT substr(updated_at, 1, 10), COUNT(*) FROM log WHERE status != 'open' GROUP BY 1"
+        ):
+            change[day] = change.get(day, 0) - int(n)
+        level = sum(n for day, n in change.items() if day < first.isoformat())
+        sizes = []
+        for k in range(days):
+            level += change.get((first + timedelta(days=k)).isoformat(), 0)
+            sizes.append(level)
+        return sizes
+
+    async def log_version(self) -> tuple[Any, ...]:
+        """Changes whenever an item is logged, closed or deleted: a cheap key for caching a page."""
+        rows = await self._rows("SELECT COUNT(*), MAX(id), MAX(updated_at) FROM log")
+        return tuple(rows[0]) if rows else ()
 
 
 def _write_csv(handle: IO[str], rows: list[tuple[Any, ...]]) -> None:

@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.desk.command import desk_command
 from bot.knowledge import KnowledgeError
 from bot.live import LiveFAQ
 from bot.logmask import SecretFilter
@@ -128,11 +129,18 @@ def build_application(
         if app.job_queue is not None:
             app.job_queue.run_repeating(purge_job, interval=dt.timedelta(days=1), first=5.0, name="purge")
             app.job_queue.run_repeating(context_job, interval=60.0, first=60.0, name="context")
+        if settings.desk_port is not None:
+            from bot.desk.server import start_desk  # only imported when the desk is switched on
+
+            if (desk := await start_desk(app.bot_data[KEY], app.bot)) is not None:
+                app.bot_data["desk"] = desk
         if reload_on_sighup:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform
                 asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_hup, live)
 
     async def post_shutdown(app: Application) -> None:
+        if (desk := app.bot_data.pop("desk", None)) is not None:
+            await desk.stop()
         svc = app.bot_data.get(KEY)
         if svc is not None:
             await svc.store.close()
@@ -150,6 +158,7 @@ def build_application(
     app.add_handler(CommandHandler("cancel", volunteers.cancel))
     app.add_handler(CommandHandler("reload", volunteers.reload_command))
     app.add_handler(CommandHandler("stats", volunteers.stats))
+    app.add_handler(CommandHandler("desk", desk_command))
     app.add_handler(CallbackQueryHandler(volunteers.queue_button, pattern=r"^q:"))
     app.add_handler(CallbackQueryHandler(parents.button))
     app.add_handler(MessageHandler(filters.COMMAND & private, parents.unknown_command))

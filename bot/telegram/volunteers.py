@@ -19,8 +19,9 @@ from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
 from bot.knowledge import KnowledgeBase, KnowledgeError
-from bot.replies import Button, Reply, escape, is_number, label, render_entry
+from bot.replies import Button, Reply, escape, is_number, label
 from bot.store import REPLY_MINUTES, LogItem
+from bot.telegram.handover import Handover, dismiss, send_attached_entry, send_volunteer_reply
 from bot.telegram.send import edit_reply, send_reply
 from bot.telegram.services import services
 
@@ -235,21 +236,21 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         if entry is None:
             await query.answer("That answer no longer exists.", show_alert=True)
             return
-        chat_id = await svc.store.delivery_chat(item.id)
-        if chat_id is not None:
-            header = Reply(f"A volunteer found an answer to your question: <i>{escape(item.text)}</i>")
-            await send_reply(context.bot, chat_id, header)
-            await send_reply(context.bot, chat_id, render_entry(entry, kb))
-        await svc.store.set_status(item.id, "attached", attached_entry=entry.id)
+        outcome = await send_attached_entry(context.bot, svc.store, item.id, entry, kb)
+        if outcome in (Handover.GONE, Handover.FAILED):
+            await query.answer(HANDOVER_NOTES[outcome].format(id=item.id), show_alert=True)
+            return
         await query.answer(
-            "Attached." if chat_id is not None else "Attached (the parent can no longer be reached)."
+            "Attached." if outcome is Handover.SENT else "Attached (the parent can no longer be reached)."
         )
         if message:
             await edit_reply(
                 context.bot, message, Reply(f"#{item.id} attached to <b>{escape(entry.id)}</b>.")
             )
     elif kind == "d":
-        await svc.store.set_status(item.id, "dismissed")
+        if not await dismiss(svc.store, item.id):
+            await query.answer("That question is no longer open.", show_alert=True)
+            return
         await query.answer("Dismissed.")
         if message:
             await edit_reply(context.bot, message, Reply(f"#{item.id} dismissed."))
@@ -285,22 +286,17 @@ async def handle_volunteer_message(update: Update, context: ContextTypes.DEFAULT
         )
         return True
     log_id = session.log_id
-    item = await store.get_log(log_id)
-    chat_id = await store.delivery_chat(log_id)
-    if item is None or chat_id is None or item.status != "open":
-        await send_reply(
-            context.bot,
-            message.chat_id,
-            Reply(f"#{log_id} can no longer be answered (it was closed or deleted)."),
-        )
-        return True
-    reply = Reply(
-        f"💬 <b>A volunteer replied to your question</b> <i>{escape(item.text)}</i>\n\n{escape(message.text)}"
-    )
-    await send_reply(context.bot, chat_id, reply)
-    await store.set_status(log_id, "answered")
-    await send_reply(context.bot, message.chat_id, Reply(f"Sent. #{log_id} is marked answered."))
+    outcome = await send_volunteer_reply(context.bot, store, log_id, message.text)
+    await send_reply(context.bot, message.chat_id, Reply(HANDOVER_NOTES[outcome].format(id=log_id)))
     return True
+
+
+HANDOVER_NOTES = {
+    Handover.SENT: "Sent. #{id} is marked answered.",
+    Handover.UNREACHABLE: "#{id} is closed, but the parent can no longer be reached.",
+    Handover.GONE: "#{id} can no longer be answered (it was closed or deleted).",
+    Handover.FAILED: "Telegram did not take the message; #{id} is still open. Please try again.",
+}
 
 
 async def tell_cancelled(context: ContextTypes.DEFAULT_TYPE, cancelled: tuple[tuple[int, int], ...]) -> None:

@@ -1,0 +1,370 @@
+"""What each desk page shows, computed from the store and the live FAQ (no HTTP, no HTML here).
+
+Every figure a page needs comes from a few aggregate queries, so a page stays fast with a large log.
+The desk shows question text (already redacted when logged), never a pseudonym or a chat id: the
+store's ``LogItem`` carries neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
+
+import yaml
+
+from bot.desk import charts
+from bot.desk.themes import Embed, Group, LexicalEmbedder, group
+from bot.knowledge import Entry
+from bot.live import Snapshot
+from bot.store import LogItem, LogQuery, Store
+
+PAGE_SIZE = 50
+STATES = ("open", "answered", "attached", "dismissed", "all")
+PERIODS = (7, 30, 90)
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _day(value: str | None) -> str | None:
+    """A valid YYYY-MM-DD or None (anything else in a filter is ignored, never an error page)."""
+    if not value or not _DATE_RE.match(value):
+        return None
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    state: str = "open"
+    newest_first: bool = False
+    since: str | None = None
+    until: str | None = None
+    page: int = 1
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str]) -> QueueFilter:
+        state = args.get("state", "open")
+        page = args.get("page", "1")
+        return cls(
+            state=state if state in STATES else "open",
+            newest_first=args.get("order") == "newest",
+            since=_day(args.get("since")),
+            until=_day(args.get("until")),
+            page=int(page) if page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1,
+        )
+
+    def query_string(self, **changes: object) -> str:
+        """This filter as URL parameters (with ``changes``), for links and for coming back after a POST."""
+        values = {
+            "state": self.state,
+            "order": "newest" if self.newest_first else "oldest",
+            "since": self.since or "",
+            "until": self.until or "",
+            "page": str(self.page),
+        }
+        values.update({k: str(v) for k, v in changes.items()})
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+@dataclass(frozen=True, slots=True)
+class Guess:
+    entry_id: str
+    question: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    item: LogItem
+    guesses: tuple[Guess, ...]
+
+    @property
+    def asked(self) -> str:
+        return self.item.created_at[:16].replace("T", " ")
+
+
+REASON_LABELS = {
+    "unanswered": "not answered",
+    "none_of_these": "“None of these”",
+    "feedback": "“not helpful” on an answer",
+    "volunteer": "asked for a person",
+}
+
+
+class MatchCache:
+    """The live matcher's verdicts on logged texts, kept until the FAQ is reloaded (bounded).
+
+    A queue page asks for 50 texts' guesses and a Themes page for hundreds of nearest entries; the
+    same texts come back page after page, so each is matched once per FAQ version.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._snap: Snapshot | None = None
+        self._guesses: dict[str, tuple[Guess, ...]] = {}
+        self._nearest: dict[str, tuple[str | None, float]] = {}
+        self.embedder: LexicalEmbedder | None = None
+        self.themes_key: tuple[object, ...] | None = None
+        self.themes: tuple[list[Theme], int] | None = None
+
+    def _check(self, snap: Snapshot) -> None:
+        if snap is not self._snap:
+            self._snap = snap
+            self._guesses.clear()
+            self._nearest.clear()
+            self.embedder = LexicalEmbedder(snap.matcher.normaliser)
+        if len(self._guesses) + len(self._nearest) > self._size:
+            self._guesses.clear()
+            self._nearest.clear()
+
+    def guesses(self, snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
+        """The matcher's best entries for a question, with their confidence."""
+        self._check(snap)
+        found = self._guesses.get(text)
+        if found is None:
+            entries = list(snap.kb.entries.values())
+            found = tuple(
+                Guess(entries[i].id, entries[i].question, round(min(score, 1.0), 2))
+                for score, i in snap.matcher.scores(text)[:limit]
+            )
+            self._guesses[text] = found
+        return found
+
+    def nearest(self, snap: Snapshot, text: str) -> tuple[str | None, float]:
+        """The entry ``match()`` would answer or suggest first, and its score."""
+        self._check(snap)
+        found = self._nearest.get(text)
+        if found is None:
+            match = snap.match(text)
+            found = self._nearest[text] = (match.best_id, match.score)
+        return found
+
+    def embed(self, snap: Snapshot) -> Embed:
+        self._check(snap)
+        assert self.embedder is not None
+        return self.embedder
+
+
+async def queue(store: Store, snap: Snapshot, flt: QueueFilter, cache: MatchCache) -> tuple[list[Row], int]:
+    query = LogQuery(
+        status=None if flt.state == "all" else flt.state,
+        since=flt.since,
+        until=flt.until,
+        newest_first=flt.newest_first,
+        limit=PAGE_SIZE,
+        offset=(flt.page - 1) * PAGE_SIZE,
+    )
+    items, total = await store.find_log(query)
+    return [Row(item, cache.guesses(snap, item.text)) for item in items], total
+
+
+# --------------------------------------------------------------------------- entries
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    entry: Entry
+    answered: int
+    up: int
+    down: int
+
+
+async def entries(store: Store, snap: Snapshot, days: int) -> list[EntryRow]:
+    stats = await store.stats(days)
+    return [
+        EntryRow(
+            e, stats.answered.get(e.id, 0), stats.feedback_up.get(e.id, 0), stats.feedback_down.get(e.id, 0)
+        )
+        for e in snap.kb
+    ]
+
+
+def loaded_at(snap: Snapshot) -> str:
+    return datetime.fromtimestamp(snap.loaded_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --------------------------------------------------------------------------- overview
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    days: int
+    per_day: str
+    per_day_legend: str
+    top: str
+    votes: str
+    queue: str
+    open_now: int
+    median_reply: str
+    replies: int
+    answered: int
+    unknown: int
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+async def overview(store: Store, snap: Snapshot, days: int, now: datetime | None = None) -> Overview:
+    daily = await store.daily(days, now=now)
+    stats = await store.stats(days, now=now)
+    labels = [d.day for d in daily]
+    series = [
+        charts.Series(
+            "answered (including picked suggestions)", "s-answered", tuple(d.answered for d in daily)
+        ),
+        charts.Series(
+            "suggestions refused (“None of these”)",
+            "s-suggested",
+            tuple(d.logged.get("none_of_these", 0) for d in daily),
+        ),
+        charts.Series("not answered", "s-unknown", tuple(d.logged.get("unanswered", 0) for d in daily)),
+        charts.Series(
+            "asked for a person, or “not helpful”",
+            "s-person",
+            tuple(d.logged.get("volunteer", 0) + d.logged.get("feedback", 0) for d in daily),
+        ),
+    ]
+    top = sorted(stats.answered.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    voted = sorted(
+        set(stats.feedback_up) | set(stats.feedback_down),
+        key=lambda e: (-(stats.feedback_up.get(e, 0) + stats.feedback_down.get(e, 0)), e),
+    )[:10]
+    sizes = await store.queue_sizes(days, now=now)
+    waits = await store.reply_seconds(days, now=now)
+    return Overview(
+        days=days,
+        per_day=charts.stacked_days(labels, series, f"Questions per day, last {days} days"),
+        per_day_legend=charts.legend(series),
+        top=charts.bars(top, "s-answered", "Most-asked entries"),
+        votes=charts.votes(
+            [(e, stats.feedback_up.get(e, 0), stats.feedback_down.get(e, 0)) for e in voted],
+            "Feedback per entry",
+        ),
+        queue=charts.line(labels, sizes, "s-queue", "Open questions at the end of each day"),
+        open_now=stats.open_queue,
+        median_reply=_duration(statistics.median(waits)) if waits else "–",
+        replies=len(waits),
+        answered=stats.answered_total,
+        unknown=stats.unanswered,
+    )
+
+
+# --------------------------------------------------------------------------- themes
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    items: tuple[LogItem, ...]
+    nearest: Entry | None
+    score: float
+
+    @property
+    def ids(self) -> str:
+        return ",".join(str(i.id) for i in self.items[:60])
+
+    def samples(self, limit: int = 8) -> list[tuple[str, str, int]]:
+        """Distinct texts, most central first, as (text, their item ids joined by commas, how many)."""
+        by_text: dict[str, list[int]] = {}
+        for item in self.items:
+            by_text.setdefault(item.text, []).append(item.id)
+        return [(t, ",".join(map(str, ids)), len(ids)) for t, ids in list(by_text.items())[:limit]]
+
+    def distinct(self) -> int:
+        return len({i.text for i in self.items})
+
+    def rest_ids(self, shown: int = 8) -> str:
+        """The ids of the items whose wording is not among the first ``shown`` distinct texts."""
+        first = {t for t, _, _ in self.samples(shown)}
+        return ",".join(str(i.id) for i in self.items if i.text not in first)
+
+
+MAX_THEME_ITEMS = 2000  # the newest; enough to see what parents ask
+
+
+async def themes(
+    store: Store,
+    snap: Snapshot,
+    days: int,
+    cache: MatchCache,
+    embed: Embed | None = None,
+    now: datetime | None = None,
+) -> tuple[list[Theme], int]:
+    """Groups of the last ``days`` days' unanswered questions, biggest first; and how many questions.
+
+    The grouping runs in a worker thread, so a large log does not hold up the bot's event loop, and
+    its result is kept until the log or the FAQ changes.
+    """
+    key = (days, id(snap), await store.log_version())
+    if now is None and cache.themes_key == key and cache.themes is not None:
+        return cache.themes
+    items = await store.recent_unanswered(days, limit=MAX_THEME_ITEMS, now=now)
+    if not items:
+        return [], 0
+    embedder = embed or cache.embed(snap)
+    by_text: dict[str, list[LogItem]] = {}
+    for item in items:
+        by_text.setdefault(item.text, []).append(item)
+    texts = list(by_text)
+
+    def work() -> list[Group]:
+        return group(embedder(texts), [len(by_text[t]) for t in texts])
+
+    out = []
+    for grp in await asyncio.to_thread(work):
+        members = tuple(item for i in grp.members for item in by_text[texts[i]])
+        votes: Counter[str] = Counter()
+        best_score: dict[str, float] = {}
+        for text in (texts[i] for i in grp.members[:5]):  # the most central ones
+            best_id, score = cache.nearest(snap, text)
+            if best_id:
+                votes[best_id] += 1
+                best_score[best_id] = max(best_score.get(best_id, 0.0), score)
+        nearest = snap.kb.get(votes.most_common(1)[0][0]) if votes else None
+        out.append(Theme(members, nearest, round(best_score.get(nearest.id, 0.0), 2) if nearest else 0.0))
+    result = (out, len(items))
+    if now is None:
+        cache.themes_key, cache.themes = key, result
+    return result
+
+
+def draft_yaml(questions: list[str]) -> str:
+    """A knowledge-file skeleton with these questions as phrasings, to fill in and paste into knowledge/."""
+    entry = {
+        "id": "new-entry-id",
+        "question": questions[0] if questions else "",
+        "alternatives": questions[1:],
+        "answer": "TODO: first sentence answers directly.\n",
+        "sources": [{"title": "TODO: source title", "url": "https://www.gov.uk/"}],
+    }
+    text = yaml.safe_dump(
+        {"section": "TODO section", "entries": [entry]}, sort_keys=False, allow_unicode=True, width=100
+    )
+    return "# Fill in the TODOs, keep at least 4 alternatives, then run: faqbot check\n" + text
+
+
+def parse_ids(values: list[str], limit: int = 500) -> list[int]:
+    """Item ids from form fields ('12' or '12,13,14'); junk is skipped."""
+    out: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part.isdigit() and len(part) < 13:
+                out.append(int(part))
+    return list(dict.fromkeys(out))[:limit]
+
+
+def period(value: str | None, default: int = 30) -> int:
+    return int(value) if value in ("7", "30", "90") else default

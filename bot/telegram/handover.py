@@ -1,0 +1,75 @@
+"""A volunteer's answer reaching the parent: the one path used by Telegram's Reply/Attach and the desk.
+
+Each action first *claims* the item in the store (one atomic UPDATE of an open item), then sends.
+So when two volunteers act on one question at once, from Telegram or the desk, exactly one message
+reaches the parent; if sending fails, the claim is undone and the item goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from telegram.ext import ExtBot
+
+from bot.knowledge import Entry, KnowledgeBase
+from bot.replies import Reply, escape, render_entry
+from bot.store import Store
+from bot.telegram.send import send_reply
+
+log = logging.getLogger(__name__)
+
+
+class Handover(StrEnum):
+    SENT = "sent"  # the parent has the message; the item is closed
+    UNREACHABLE = "unreachable"  # closed, but the parent's chat is no longer known (forgotten, purged)
+    GONE = "gone"  # not open any more: someone else handled it, or it was deleted
+    FAILED = "failed"  # Telegram refused or could not be reached; the item is open again
+
+
+def volunteer_reply(question: str, text: str) -> Reply:
+    """The message a parent gets when a volunteer replies (the volunteer's text is shown as typed)."""
+    return Reply(
+        f"💬 <b>A volunteer replied to your question</b> <i>{escape(question)}</i>\n\n{escape(text)}"
+    )
+
+
+async def send_volunteer_reply(bot: ExtBot, store: Store, log_id: int, text: str) -> Handover:
+    """Claim item ``log_id`` as answered and send ``text`` to the parent who asked it."""
+    claim = await store.claim(log_id, "answered")
+    if claim is None:
+        return Handover.GONE
+    if claim.chat_id is None:
+        return Handover.UNREACHABLE
+    try:
+        await send_reply(bot, claim.chat_id, volunteer_reply(claim.item.text, text))
+    except Exception:
+        log.warning("could not deliver the volunteer reply to #%s; it is open again", log_id, exc_info=True)
+        await store.unclaim(claim)
+        return Handover.FAILED
+    return Handover.SENT
+
+
+async def send_attached_entry(
+    bot: ExtBot, store: Store, log_id: int, entry: Entry, kb: KnowledgeBase
+) -> Handover:
+    """Claim item ``log_id`` as attached to ``entry`` (a new phrasing for it); send the parent its answer."""
+    claim = await store.claim(log_id, "attached", attached_entry=entry.id)
+    if claim is None:
+        return Handover.GONE
+    if claim.chat_id is None:
+        return Handover.UNREACHABLE
+    try:
+        header = Reply(f"A volunteer found an answer to your question: <i>{escape(claim.item.text)}</i>")
+        await send_reply(bot, claim.chat_id, header)
+        await send_reply(bot, claim.chat_id, render_entry(entry, kb))
+    except Exception:
+        log.warning("could not deliver the attached answer to #%s; it is open again", log_id, exc_info=True)
+        await store.unclaim(claim)
+        return Handover.FAILED
+    return Handover.SENT
+
+
+async def dismiss(store: Store, log_id: int) -> bool:
+    """Dismiss an open item; False if it was no longer open."""
+    return await store.claim(log_id, "dismissed") is not None
