@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -12,14 +14,21 @@ from bot.live import Snapshot, build
 
 SHIPPED = default_knowledge_dir()
 
+# The tests (and the `faqbot` processes they start) keep their phrasing embeddings in one cache of
+# their own, never in the user's ~/.cache: embedded once per run, shared by every test.
+_TEST_CACHE = Path(tempfile.gettempdir()) / f"faqbot-test-{os.getuid()}" / "embeddings.npz"
+os.environ.setdefault("FAQBOT_EMBEDDING_CACHE", str(_TEST_CACHE))
+
 
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
     return load_knowledge(SHIPPED)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def snap() -> Snapshot:
+    """The shipped FAQ, built first of all: it also fills the tests' embedding cache, so that every
+    `faqbot` process a test starts finds the phrasings embedded (a warm start, as in production)."""
     return build(SHIPPED)
 
 
