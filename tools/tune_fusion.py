@@ -75,7 +75,7 @@ def main() -> None:
     current = [_confidence(r[2].features, *fitted) for r in rows]
     suggest = MatchSettings().suggest_threshold
     print(f"\nwith these constants (suggest threshold {suggest}); per set: top-1 / offered / false")
-    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for threshold in (0.3, 0.33, 0.35, 0.37, 0.4, 0.5, 0.6, 0.7):
         out = []
         for name in dict.fromkeys(r[0] for r in rows):
             part = [(r, p) for r, p in zip(rows, current, strict=True) if r[0] == name]
