@@ -1,20 +1,21 @@
 """Score a parent's question against the FAQ and decide: answer, suggest, or say "I don't know".
 
-Pure and synchronous: no I/O, no Telegram. Each entry's phrasings (its question, alternatives
-and keywords) are indexed as bags of normalised terms. A question is scored against an entry by
+Synchronous, no Telegram; the only I/O is the phrasing-embedding cache file, read and written when
+an index is built. Two scorers look at each question:
 
-* the best cosine similarity with any one phrasing (IDF-weighted, so rare words count more), and
-* how much of the question's weight the entry's whole vocabulary covers (answer words count less),
+* lexical: each entry's phrasings (question, alternatives, keywords) are bags of normalised terms;
+  the confidence blends the best IDF-weighted cosine with one phrasing and how much of the
+  question's weight the entry's vocabulary covers; a naive Bayes posterior over the same terms
+  learns from all of an entry's phrasings at once;
+* semantic (bot/semantic.py): the mean cosine of the sentence embeddings of the entry's two
+  phrasings closest to the question.
 
-blended into a confidence in 0..1. The entries are ranked by that confidence plus a share of a
-naive Bayes posterior over the same terms: treating each entry's phrasings as examples of how its
-topic is asked, it picks the right one of two close neighbours more often than either similarity
-does alone (it learns from every phrasing at once, where the cosine only sees the best one).
-
-Unknown words carry full weight in the question, so a message about something the FAQ never
-mentions scores low instead of matching on one shared word.
-The bot answers outright only when the best score is high *and* leads the runner-up by a margin
-(as QnA Maker does); otherwise it offers "did you mean" suggestions, or abstains.
+Entries are ranked by the semantic score plus shares of the two lexical ones. Whether to answer is
+decided by a small logistic regression over evidence about the top entry (both scores, how far each
+scorer puts it ahead of the next entry, how many question terms it shares, how close the question is
+to the FAQ at all): answer when that probability is high and the evidence agrees, suggest when it is
+middling or the question is semantically in the domain, else say "I don't know". Every constant is
+named below with why it is there; tools/tune_fusion.py fits the regression.
 """
 
 from __future__ import annotations
