@@ -5,7 +5,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FAQBOT_KNOWLEDGE=/app/knowledge \
-    FAQBOT_DB=/data/faqbot.sqlite3
+    FAQBOT_DB=/data/faqbot.sqlite3 \
+    FAQBOT_EMBEDDING_CACHE=/data/embeddings.npz
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -6,7 +6,7 @@
     injection to the last reply, reply latency (injection -> the bot's sendMessage/answerCallbackQuery
     at the fake server), and that every update was delivered once and answered exactly once. Then a
     paced run at half that capacity gives the latency of a bot that is not saturated.
-    Target: >= 300 updates/s.
+    Target: >= 158 updates/s (half the 316/s of the lexical-only matcher; the encoder costs CPU).
 (b) rate limited (the default, PTB's AIORateLimiter): a burst of questions from many users must be
     answered completely and in order per chat; reported: queueing delay and total time.
 
@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common import summary, table, verdict, write_result
+from bench.common import summary, table, verdict, warm_embeddings, write_result
 from bench.harness import (
     MIX,
     QUESTION_MIX,
@@ -38,7 +38,8 @@ from bench.harness import (
     warm_up,
 )
 
-TARGET_UPDATES_PER_S = 300.0
+# Issue 13: with the sentence encoder, no worse than half the lexical matcher's 316 updates/s.
+TARGET_UPDATES_PER_S = 158.0
 FIRST_USER = 10_001
 
 
@@ -245,6 +246,7 @@ def _report(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    warm_embeddings()
     if quick:
         a = asyncio.run(capacity(updates=300, users=100, paced=150))
         b = asyncio.run(rate_limited(questions=100, users=20))

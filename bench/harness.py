@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    EMBEDDING_CACHE,
     bot_env,
     gibberish,
     log_problems,
@@ -31,6 +32,7 @@ from bench.common import (
 )
 from bot.live import build
 from bot.matcher import Outcome
+from bot.semantic import EmbeddingCache
 from tests.fake_bot_api import Call, FakeBotAPI
 
 # --------------------------------------------------------------------------- workload
@@ -47,7 +49,7 @@ class Pools:
 
 def question_pools(seed: int = 3) -> Pools:
     """Regression questions split by outcome, "data"-like vague ones, and gibberish like "zyxt plimf 17"."""
-    snap = build(None)
+    snap = build(None, cache=EmbeddingCache(EMBEDDING_CACHE))
     answered, unsure, unknown = [], ["data", "my child's data", "information"], []
     for q in regression_questions():
         outcome = snap.match(q).outcome

@@ -1,5 +1,5 @@
-"""Matching: per-question latency, questions/s and load time on the shipped FAQ and generated 500/5,000-entry
-FAQs, plus ``faqbot match --json`` end to end.
+"""Matching: per-question latency, questions/s and load time on the shipped FAQ and a generated
+500-entry FAQ, plus ``faqbot match --json`` end to end. The sentence encoder is included throughout.
 
 Questions are ``tests/data/regression.yaml`` (147 blind-written questions: answerable, vague and
 off-topic), timed one call at a time with ``perf_counter_ns``:
@@ -7,9 +7,15 @@ off-topic), timed one call at a time with ``perf_counter_ns``:
 * ``cold``  - the first pass on a freshly built matcher (typo corrections and stems not yet cached);
 * ``warm``  - the same questions repeated (what a cache-friendly workload sees);
 * ``typos`` - the questions with a fresh random typo in each repetition, so correction is never cached
-  (closest to real parents' questions, which are new text each time).
+  (closest to real parents' questions, which are new text each time);
+* ``1,000 chars`` - each question after a parent's context, 1,000 characters in all.
 
-Targets: p99 <= 1 ms on the shipped FAQ, <= 5 ms at 5,000 entries, cost growing no worse than linearly.
+The load time is with a warm embedding cache (the benchmarks keep theirs in bench/results/); the first
+build of a 500-entry FAQ embeds its ~15,000 phrasings once (about a minute on 2 cores). The 5,000-entry
+FAQ of the lexical benchmarks is no longer run: embedding its 150,000 phrasings takes ten minutes.
+
+Targets (2 cores): p99 <= 15 ms for a one-line question and <= 60 ms for 1,000 characters on the
+shipped FAQ; ``faqbot match --json`` answers 1,000 one-line questions in <= 5 s.
 
     python -m bench.matching [--quick]
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
 import random
 import statistics
 import subprocess
@@ -29,31 +36,42 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    EMBEDDING_CACHE,
     ROOT,
     add_typo,
     faqbot_command,
+    long_message,
     regression_questions,
     summary,
     table,
     verdict,
+    warm_embeddings,
     write_result,
 )
 from bench.genfaq import generate
 from bot.knowledge import load_knowledge
 from bot.matcher import Matcher
+from bot.semantic import EmbeddingCache
 from bot.text import words
 
-TARGET_P99_MS = {"shipped": 1.0, "5000": 5.0}
+TARGET_P99_MS = {"one line": 15.0, "1,000 chars": 60.0}
+TARGET_CLI_S = 5.0
 
 
-def time_questions(matcher: Matcher, questions: list[str]) -> list[float]:
-    """Milliseconds per ``matcher.match`` call, one sample per question."""
+def time_questions(matcher: Matcher, questions: list[str], cpu: list[float] | None = None) -> list[float]:
+    """Milliseconds per ``matcher.match`` call, one sample per question (CPU milliseconds into ``cpu``).
+
+    CPU time is the contention-free measure: on a machine shared with other work the wall clock
+    includes waiting for a core, while the encoder's two threads make wall >= CPU / 2 on an idle one."""
     out = []
-    clock = time.perf_counter_ns
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
     for q in questions:
+        c0 = cpu_clock()
         t0 = clock()
         matcher.match(q)
         out.append((clock() - t0) / 1e6)
+        if cpu is not None:
+            cpu.append((cpu_clock() - c0) / 1e6)
     return out
 
 
@@ -69,7 +87,9 @@ def bench_faq(name: str, directory: Path | None, quick: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         kb = load_knowledge(directory)
         t1 = time.perf_counter()
-        matcher = Matcher(kb)
+        # one cache file per FAQ: a cache keeps only the phrasings of the last FAQ it embedded
+        cache = EMBEDDING_CACHE if directory is None else EMBEDDING_CACHE.with_name(f"embeddings-{name}.npz")
+        matcher = Matcher(kb, cache=EmbeddingCache(cache))
         t2 = time.perf_counter()
         loads.append(t1 - t0)
         indexes.append(t2 - t1)
@@ -77,8 +97,9 @@ def bench_faq(name: str, directory: Path | None, quick: bool) -> dict[str, Any]:
     kb = matcher.kb
     vocab = len({w for e in kb for p in (*e.phrasings, *e.keywords, e.answer) for w in words(p)})
     rows: dict[str, Any] = {}
-    cold = time_questions(matcher, questions)  # first sight of every question on this matcher
-    rows["cold"] = {**summary(cold), "qps": len(cold) / (sum(cold) / 1e3)}
+    cpu: list[float] = []
+    cold = time_questions(matcher, questions, cpu)  # first sight of every question on this matcher
+    rows["cold"] = {**summary(cold), "qps": len(cold) / (sum(cold) / 1e3), "cpu_p50": statistics.median(cpu)}
 
     budget = 1.5 if quick else 8.0  # seconds of matching per row
     warm: list[float] = []
@@ -89,10 +110,23 @@ def bench_faq(name: str, directory: Path | None, quick: bool) -> dict[str, Any]:
 
     rng = random.Random(7)
     typos: list[float] = []
+    cpu = []
     deadline = time.perf_counter() + budget
     while time.perf_counter() < deadline and len(typos) < 200_000:
-        typos += time_questions(matcher, [add_typo(q, rng) for q in questions])
-    rows["typos"] = {**summary(typos), "qps": len(typos) / (sum(typos) / 1e3)}
+        typos += time_questions(matcher, [add_typo(q, rng) for q in questions], cpu)
+    rows["typos"] = {
+        **summary(typos),
+        "qps": len(typos) / (sum(typos) / 1e3),
+        "cpu_p50": statistics.median(cpu),
+    }
+    longs = [long_message(" ".join(q.split())) for q in questions]
+    cpu = []
+    long_times = time_questions(matcher, longs, cpu)
+    rows["1,000 chars"] = {
+        **summary(long_times),
+        "qps": len(long_times) / (sum(long_times) / 1e3),
+        "cpu_p50": statistics.median(cpu),
+    }
     return {
         "entries": len(kb),
         "phrasings": kb.phrasing_count,
@@ -104,16 +138,20 @@ def bench_faq(name: str, directory: Path | None, quick: bool) -> dict[str, Any]:
 
 
 def bench_cli(quick: bool) -> dict[str, Any]:
-    """``faqbot match --json`` on 0 and 1,000 lines (subprocess): start-up and per-line cost."""
-    questions = regression_questions()
-    lines = [questions[i % len(questions)] for i in range(1000)]
+    """``faqbot match --json`` on 0 and 1,000 one-line questions (subprocess): start-up and per-line cost.
+
+    The regression questions, each with a different random typo per repetition, so no two lines are alike."""
+    rng = random.Random(11)
+    questions = [" ".join(q.split()) for q in regression_questions()]
+    lines = [add_typo(questions[i % len(questions)], rng) for i in range(1000)]
     payload = ("\n".join(lines) + "\n").encode()
     runs = 1 if quick else 3
     cmd = [*faqbot_command(), "match", "--json"]
 
     def once(data: bytes) -> tuple[float, int]:
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, input=data, capture_output=True, timeout=120, cwd=ROOT, check=True)
+        env = {**os.environ, "FAQBOT_EMBEDDING_CACHE": str(EMBEDDING_CACHE)}
+        out = subprocess.run(cmd, input=data, capture_output=True, timeout=120, cwd=ROOT, check=True, env=env)
         return time.perf_counter() - t0, len(out.stdout.splitlines())
 
     empty = [once(b"")[0] for _ in range(runs)]
@@ -135,12 +173,11 @@ def bench_cli(quick: bool) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    warm_embeddings()
     sizes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="faqbench-") as tmp:
         sizes["shipped"] = bench_faq("shipped", None, quick)
-        for n in (500, 5000):
-            if quick and n > 500:
-                continue
+        for n in (500,):
             directory = generate(n, Path(tmp) / f"faq{n}")
             sizes[str(n)] = bench_faq(str(n), directory, quick)
     cli = bench_cli(quick)
@@ -167,32 +204,33 @@ def run(quick: bool = False) -> dict[str, Any]:
     rows = []
     for k, v in sizes.items():
         for kind, r in v["rows"].items():
-            rows.append([f"{k} {kind}", r["n"], r["p50"], r["p90"], r["p99"], r["max"], r["qps"]])
+            cpu = r.get("cpu_p50", math.nan)
+            rows.append([f"{k} {kind}", r["n"], r["p50"], r["p90"], r["p99"], r["max"], r["qps"], cpu])
     print()
     print(
         table(
             "Matching: latency of one question (ms)",
-            ["FAQ / set", "n", "p50", "p90", "p99", "max", "q/s"],
+            ["FAQ / set", "n", "p50", "p90", "p99", "max", "q/s", "CPU p50"],
             rows,
         )
     )
 
     checks: dict[str, Any] = {}
-    for size, target in TARGET_P99_MS.items():
-        if size in sizes:
-            worst = max(r["p99"] for r in sizes[size]["rows"].values())
-            checks[f"p99 <= {target} ms at {size}"] = {"worst_p99_ms": worst, "met": worst <= target}
-    if "500" in sizes and "5000" in sizes:
-        growth = {}
-        for kind in ("cold", "warm", "typos"):
-            a, b = sizes["500"]["rows"][kind]["p50"], sizes["5000"]["rows"][kind]["p50"]
-            growth[kind] = math.log(b / a) / math.log(10)
-        for part in ("load_s", "index_s"):
-            growth[part] = math.log(sizes["5000"][part] / sizes["500"][part]) / math.log(10)
-        checks["cost grows no worse than linearly (500 -> 5000 exponent <= 1)"] = {
-            "exponents": growth,
-            "met": all(x <= 1.1 for x in growth.values()),
-        }
+    shipped = sizes["shipped"]["rows"]
+    one_line = max(shipped[k]["p99"] for k in ("cold", "warm", "typos"))
+    checks[f"p99 <= {TARGET_P99_MS['one line']} ms, one line, shipped FAQ"] = {
+        "worst_p99_ms": one_line,
+        "met": one_line <= TARGET_P99_MS["one line"],
+    }
+    long_p99 = shipped["1,000 chars"]["p99"]
+    checks[f"p99 <= {TARGET_P99_MS['1,000 chars']} ms, 1,000 characters, shipped FAQ"] = {
+        "p99_ms": long_p99,
+        "met": long_p99 <= TARGET_P99_MS["1,000 chars"],
+    }
+    checks[f"faqbot match --json: 1,000 one-line questions <= {TARGET_CLI_S} s"] = {
+        "total_s": cli["total_s"],
+        "met": cli["total_s"] <= TARGET_CLI_S,
+    }
     print()
     print(
         table(
@@ -215,7 +253,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (no 5,000-entry FAQ)")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (fewer repetitions)")
     args = parser.parse_args(argv)
     run(args.quick)
     return 0

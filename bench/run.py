@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         result = bench(args.quick)
         for target, check in result["targets"].items():
             summary.append((name, target, bool(check["met"])))
-    print(f"\n=== targets ({time.perf_counter() - t0:.0f} s) ===")
+    # Other processes on the machine inflate every latency: say how busy it was.
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n=== targets ({time.perf_counter() - t0:.0f} s; load average at the end {load}) ===")
     for name, target, met in summary:
         print(f"{verdict(met):7} {name}: {target}")
     return 0

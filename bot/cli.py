@@ -66,6 +66,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"OK: {kb.directory}")
     print(f"  {len(kb.sections)} sections, {len(kb)} entries, {kb.phrasing_count} phrasings")
     print(f"  {len(kb.synonyms)} synonym groups, {len(kb.smalltalk)} small-talk replies")
+    lang = kb.language
+    print(
+        f"  {len(lang.stop_words)} stop words, {len(lang.irregular)} irregular verb forms,"
+        f" {len(lang.misspellings)} everyday misspellings"
+    )
     for section in kb.sections:
         print(f"  - {section.title}: {len(section.entry_ids)} entries")
     return 0

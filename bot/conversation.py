@@ -43,6 +43,8 @@ class Matching(Protocol):
 
     def match(self, question: str) -> Match: ...
 
+    def ranked(self, question: str) -> list[tuple[Entry, float]]: ...
+
 
 # --------------------------------------------------------------------------- memory
 
@@ -136,16 +138,22 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 # Words that point back at something said before.
 _ANAPHORA = frozenset("it its that this these those they them there one ones same".split())
 # Openings that continue the last exchange: "and the DfE?", "what about the school?".
+# "is there a census for …", "this year": words that often point nowhere
+_POINTERS = _ANAPHORA - {"there", "this", "one", "ones", "same"}
 _CONTINUES = frozenset("and also but so or plus then".split())
 _ELLIPSIS = (("what", "about"), ("how", "about"), ("what", "if"))
 _FOLLOW_UP_MAX_WORDS = 12  # longer messages carry their own topic
 _BARE_MAX_WORDS = 3  # "the school?", "for how long" lean on context even without a pronoun
 # Stands in for the pronouns in the intent reading: "who else can see it" -> "... see the data".
 _NEUTRAL_OBJECT = "the data"
-# Votes: an entry ranked r-th (from 0) by a reading gets weight / (1 + r).
-_TYPED_WEIGHT = 1.0  # the follow-up as typed
-_NEUTRAL_WEIGHT = 0.75  # with a neutral object: helps, but the words as typed come first
-_TOPIC_WEIGHT = 0.5  # the follow-up plus the previous question: narrows the intent to the topic
+# The two readings' fused scores are added with these weights.
+_TYPED_WEIGHT = 1.0  # the follow-up's own intent (pronouns replaced by a neutral object)
+_TOPIC_WEIGHT = 1.0  # the follow-up plus the previous question: fills in the topic; 0.75-1.0 score alike
+# A message the matcher is unsure of is read as a follow-up only when this short ("who else sees
+# it?"); a longer one is a question of its own, which the context must not turn into an answer.
+_UNSURE_FOLLOW_UP_MAX_WORDS = 6
+_NEAR = 5  # an outright answer must be in both readings' top five ...
+_FOLLOW_UP_LEAD = 0.02  # ... and lead the next entry by this much of the fused score
 # A message answered this confidently on its own names its own topic ("school census, what is it?").
 # On the matcher's confidence scale: none of the follow-ups answered wrongly alone scored above 0.6.
 _SELF_CONTAINED_SCORE = 0.9
@@ -166,6 +174,12 @@ def leans_on_context(text: str) -> bool:
     return any(w in _ANAPHORA for w in ws) or len(ws) <= _BARE_MAX_WORDS
 
 
+def _points_back(text: str) -> bool:
+    """True when a message has a pronoun for something said before ("can I see it?"), not only an
+    opening like "and …" or an existential "is there …"."""
+    return any(w in _POINTERS for w in _words(text))
+
+
 def _ranked(match: Match) -> list[Entry]:
     """A reading's entries, best first: its answer (if any), then its suggestions."""
     out = [match.entry] if match.entry is not None else []
@@ -181,58 +195,54 @@ def _neutral(text: str) -> str:
 def resolve_follow_up(snap: Matching, text: str, previous: Entry, alone: Match | None = None) -> Match | None:
     """The match for ``text`` read as a follow-up to ``previous``, or None when it is not one.
 
-    Returns None (use the plain match) when the message does not lean on the context or no reading
-    finds anything. The answer is given outright only when the readings agree: it is the confident
-    answer of an intent reading, or first both in an intent reading and with the topic filled in.
-    Otherwise the best-voted entries are offered as suggestions.
+    Returns None (use the plain match) when the message does not lean on the context, or answers
+    itself confidently. Otherwise two readings are fused: the follow-up's own intent (its pronouns
+    replaced by a neutral object), and the follow-up with the previous question added, which fills in
+    what "it" is. The previous entry itself competes only if the intent reading puts it first. The
+    answer is given outright when the fused best leads the next entry clearly and both readings rank
+    it near the top; otherwise the best entries are offered as suggestions.
     """
     alone = alone if alone is not None else snap.match(text)
     if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not leans_on_context(text):
         return None
-    if alone.outcome is Outcome.ANSWER and (alone.entry == previous or alone.score >= _SELF_CONTAINED_SCORE):
+    if alone.outcome is Outcome.ANSWER and (
+        alone.entry == previous
+        or alone.score >= _SELF_CONTAINED_SCORE
+        or (len(_words(text)) > _BARE_MAX_WORDS and not _points_back(text))
+    ):
         return None  # the same entry asked again, or a message that names its own topic
-    neutral_text = _neutral(text)
-    intents = [(alone, _TYPED_WEIGHT)]
-    if neutral_text != text:
-        intents.append((snap.match(neutral_text), _NEUTRAL_WEIGHT))
-    topical = snap.match(f"{text} {previous.question}")
-    topic_ranked = [e for e in _ranked(topical) if e.id != previous.id]  # appending it ranks it first
-
-    votes: dict[str, float] = defaultdict(float)
-    entries: dict[str, Entry] = {}
-    for reading, weight in intents:
-        for rank, entry in enumerate(_ranked(reading)):
-            votes[entry.id] += weight / (1 + rank)
-            entries[entry.id] = entry
-    for rank, entry in enumerate(topic_ranked):
-        votes[entry.id] += _TOPIC_WEIGHT / (1 + rank)
-        entries[entry.id] = entry
-    if not votes:
-        return None
-    for entry_id in previous.related:
-        if entry_id in votes:
-            votes[entry_id] += _RELATED_BONUS
-    order = sorted(votes, key=lambda i: -votes[i])  # stable: ties keep the intent reading's order
-    best = entries[order[0]]
-
-    # Answer outright only when the evidence agrees. The neutral object may re-rank what the message
-    # matches as typed, but cannot make an unknown message known: "the data" is in-domain by itself.
-    readings = [r for r, _ in intents if r is alone or alone.outcome is not Outcome.UNKNOWN]
-    confident = alone.outcome is Outcome.ANSWER and alone.entry == best
-    agreed = (
-        topical.outcome is Outcome.ANSWER
-        and bool(topic_ranked)
-        and topic_ranked[0].id == best.id
-        and best.id in {r.best_id for r in readings}
-    )
-    others = tuple(entries[i] for i in order[1:4])
-    if confident or agreed:
-        score = max(alone.score if confident else 0.0, topical.score if agreed else 0.0)
-        return Match(Outcome.ANSWER, score, entry=best, suggestions=others)
-    offered = (best, *others)
     if (
-        alone.outcome is Outcome.UNKNOWN
-    ):  # no intent of its own ("how do I do that?"): likely more of the same
+        alone.outcome is not Outcome.ANSWER
+        and len(_words(text)) > _UNSURE_FOLLOW_UP_MAX_WORDS
+        and not _points_back(text)
+    ):
+        return None  # "when are the school holidays this year?": long enough to be a question of its own
+    intent = snap.ranked(_neutral(text))
+    topical = snap.ranked(f"{text} {previous.question}")
+    if not intent or not topical:
+        return None
+    intent_rank = {e.id: r for r, (e, _) in enumerate(intent)}
+    topic_rank = {e.id: r for r, (e, _) in enumerate(e_s for e_s in topical if e_s[0].id != previous.id)}
+    scores: dict[str, float] = defaultdict(float)
+    entries: dict[str, Entry] = {}
+    for reading, weight in ((intent, _TYPED_WEIGHT), (topical, _TOPIC_WEIGHT)):
+        for entry, score in reading:
+            scores[entry.id] += weight * score
+            entries[entry.id] = entry
+    for entry_id in previous.related:
+        if entry_id in scores:
+            scores[entry_id] += _RELATED_BONUS
+    if intent[0][0].id != previous.id:
+        scores.pop(previous.id, None)  # "it" is the previous topic; the question is about something else
+    order = sorted(scores, key=lambda i: -scores[i])
+    best = entries[order[0]]
+    lead = scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)
+    agreed = intent_rank.get(best.id, _NEAR) < _NEAR and topic_rank.get(best.id, _NEAR) < _NEAR
+    others = tuple(entries[i] for i in order[1:4])
+    if agreed and lead >= _FOLLOW_UP_LEAD:
+        return Match(Outcome.ANSWER, max(alone.score, min(1.0, lead)), entry=best, suggestions=others)
+    offered = (best, *others)
+    if alone.outcome is Outcome.UNKNOWN:  # no intent of its own ("how do I do that?"): more of the same?
         offered = (previous, *(e for e in offered if e != previous))
     return Match(Outcome.SUGGEST, alone.score, suggestions=offered[:3])
 

@@ -7,6 +7,7 @@ lists every error found.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,18 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.text import Language
+
 MAX_ANSWER_CHARS = 3500
 MAX_DETAIL_CHARS = 3000  # sent as its own message under a heading, so it fits Telegram's 4,096
 MIN_ALTERNATIVES = 4
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SYNONYMS_FILE = "_synonyms.yaml"
 SMALLTALK_FILE = "_smalltalk.yaml"
+STOPWORDS_FILE = "_stopwords.txt"
+IRREGULAR_FILE = "_irregular_verbs.txt"
+MISSPELLINGS_FILE = "_misspellings.txt"
+_TOKEN = re.compile(r"^[a-z0-9]+$")
 
 
 def default_knowledge_dir() -> Path:
@@ -83,6 +90,7 @@ class KnowledgeBase:
     sections: tuple[Section, ...]
     synonyms: tuple[tuple[str, ...], ...] = ()
     smalltalk: tuple[SmallTalk, ...] = ()
+    language: Language = field(default_factory=Language)
     directory: str = ""
     _by_section: Mapping[str, Section] = field(default_factory=dict, repr=False)
 
@@ -298,6 +306,54 @@ def _validate(model: type[BaseModel], data: Any, rel: str, errors: list[str]) ->
         return None
 
 
+def _support_lines(root: Path, name: str, errors: list[str]) -> list[tuple[int, list[str]]]:
+    """The non-comment lines of a ``_*.txt`` support file as (line number, words).
+
+    A knowledge directory without the file uses the shipped one, so a small test FAQ still
+    matches with the everyday-English data."""
+    path = root / name
+    if not path.is_file():
+        path = default_knowledge_dir() / name
+        if not path.is_file():
+            return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(f"{name}:1: cannot read the file ({exc})")
+        return []
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        ws = line.split("#", 1)[0].split()
+        if not ws:
+            continue
+        bad = [w for w in ws if not _TOKEN.match(w)]
+        if bad:
+            errors.append(f"{name}:{number}: {bad[0]!r} is not a lowercase word (letters and digits only)")
+            continue
+        out.append((number, ws))
+    return out
+
+
+def _load_language(root: Path, errors: list[str]) -> Language:
+    """Stop words, irregular verbs and everyday misspellings from their support files."""
+    stop = frozenset(w for _, ws in _support_lines(root, STOPWORDS_FILE, errors) for w in ws)
+    irregular: dict[str, str] = {}
+    for number, ws in _support_lines(root, IRREGULAR_FILE, errors):
+        if len(ws) < 2:
+            errors.append(f"{IRREGULAR_FILE}:{number}: expected a verb and at least one of its forms")
+        for form in ws[1:]:
+            irregular.setdefault(form, ws[0])
+    misspellings: dict[str, str] = {}
+    for number, ws in _support_lines(root, MISSPELLINGS_FILE, errors):
+        if len(ws) < 2:
+            errors.append(f"{MISSPELLINGS_FILE}:{number}: expected a misspelling, then the word meant")
+        elif ws[0] in misspellings:
+            errors.append(f"{MISSPELLINGS_FILE}:{number}: {ws[0]!r} is listed twice")
+        else:
+            misspellings[ws[0]] = " ".join(ws[1:])
+    return Language(stop, MappingProxyType(irregular), MappingProxyType(misspellings))
+
+
 def load_knowledge(directory: str | Path | None = None) -> KnowledgeBase:
     """Read and validate every ``*.yaml`` in ``directory``; raise :class:`KnowledgeError` if any is bad."""
     root = Path(directory) if directory else default_knowledge_dir()
@@ -376,6 +432,7 @@ def load_knowledge(directory: str | Path | None = None) -> KnowledgeBase:
             if model:
                 smalltalk = [SmallTalk(s.id, tuple(s.patterns), s.reply.strip()) for s in model.smalltalk]
 
+    language = _load_language(root, errors)
     if errors:
         raise KnowledgeError(errors)
     return KnowledgeBase(
@@ -383,5 +440,6 @@ def load_knowledge(directory: str | Path | None = None) -> KnowledgeBase:
         sections=tuple(Section(title, tuple(ids)) for title, ids in sections.items()),
         synonyms=tuple(synonyms),
         smalltalk=tuple(smalltalk),
+        language=language,
         directory=str(root),
     )

@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.knowledge import Entry, KnowledgeBase, load_knowledge
 from bot.matcher import Match, Matcher, MatchSettings
+from bot.semantic import EmbeddingCache, default_cache_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,9 @@ class Snapshot:
 
     def match(self, question: str) -> Match:
         return self.matcher.match(question)
+
+    def ranked(self, question: str) -> list[tuple[Entry, float]]:
+        return self.matcher.ranked(question)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +45,17 @@ class ReloadReport:
         )
 
 
-def build(directory: str | Path | None, settings: MatchSettings | None = None) -> Snapshot:
-    """Load, validate and index a knowledge directory (raises KnowledgeError when invalid)."""
+def build(
+    directory: str | Path | None,
+    settings: MatchSettings | None = None,
+    cache: EmbeddingCache | None = None,
+) -> Snapshot:
+    """Load, validate and index a knowledge directory (raises KnowledgeError when invalid).
+
+    Phrasing embeddings come from ``cache`` (default: the file at :func:`default_cache_path`), so
+    only phrasings it has not seen are encoded."""
     kb = load_knowledge(directory)
-    return Snapshot(kb, Matcher(kb, settings))
+    return Snapshot(kb, Matcher(kb, settings, cache=cache))
 
 
 class LiveFAQ:
@@ -53,11 +64,13 @@ class LiveFAQ:
     def __init__(self, directory: str | Path | None, settings: MatchSettings | None = None) -> None:
         self.directory = directory
         self.settings = settings
-        self.current: Snapshot = build(directory, settings)
+        # One cache for the bot's life: a reload re-encodes only the phrasings that changed.
+        self.cache = EmbeddingCache(default_cache_path())
+        self.current: Snapshot = build(directory, settings, self.cache)
 
     def reload(self) -> ReloadReport:
         """Re-read the directory. On error the old FAQ stays live and KnowledgeError propagates."""
-        new = build(self.directory, self.settings)
+        new = build(self.directory, self.settings, self.cache)
         old = self.current.kb
         old_ids, new_ids = set(old.entries), set(new.kb.entries)
         changed = tuple(sorted(i for i in old_ids & new_ids if old.entries[i] != new.kb.entries[i]))

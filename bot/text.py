@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib.resources import files
 
@@ -22,66 +23,32 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": 
 _ASCII_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _POSSESSIVE_RE = re.compile(r"'(s|)$")
+_SURFACE_WORD_RE = re.compile(r"[a-z]+")
 
-# Function words and chat filler that say nothing about the topic (nor does "mum": nearly every
-# message comes from a parent). Kept short on purpose:
-# words such as "long", "delete", "object" or "share" carry meaning here and stay.
-STOP_WORDS = frozenset(
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """The everyday-English data the normaliser uses, read from ``knowledge/`` support files.
+
+    ``stop_words`` (``_stopwords.txt``) say nothing about a topic; ``irregular`` maps verb forms the
+    stemmer cannot join to their verb ("kept" -> keep; ``_irregular_verbs.txt``); ``misspellings``
+    maps everyday words as typed to the words meant ("wot" -> what; ``_misspellings.txt``).
     """
-    a about above after again against all am an and any are aren as at be because been before being
-    below between both but by can could couldn did didn do does doesn doing don down during each
-    few for from further had hadn has hasn have haven having he her here hers herself him himself
-    his how i if in into is isn it its itself just ll me mightn more most mustn my myself needn
-    no nor not now of off on once only or other our ours ourselves out over own re same shan she
-    should shouldn so some such than that the their theirs them themselves then there these they
-    this those through to too under until up very was wasn we were weren what when where which
-    while who whom why will with won would wouldn you your yours yourself yourselves ve d s t m y
-    im ive id dont doesnt didnt cant wont isnt arent wasnt havent hasnt shouldnt wouldnt couldnt
-    youre theyre thats whats theres hows whos pls please plz hi hello hey thanks thank thx ok okay
-    u ur r also really actually just anyone anybody someone somebody something anything thing
-    things get got getting go going gone know want wanted need like tell told say said mean
-    ask asking asked question questions wondering wonder hear heard true already exactly basically
-    literally currently recently still ever even every everything lot lots bit little kind sort way
-    mine yours one ones much many well make makes made making sorry bother bothering honestly honest
-    quite worried worry worrying concerned scared anxious upset confused sure guess maybe perhaps
-    hoping hope help advice anybody lol cheers read reading
-    two three four five six seven eight nine ten twice parent parents mum mom mummy dad daddy father
-    mother says asks dads mums moms ones ways bits understand enough big huge massive giant whole entire
-    real proper hes shes theyve weve youve whos wheres feel feels
-    """.split()
-)
+
+    stop_words: frozenset[str] = frozenset()
+    irregular: Mapping[str, str] = field(default_factory=dict)
+    misspellings: Mapping[str, str] = field(default_factory=dict)
+
 
 _stemmer = snowballstemmer.stemmer("english")
-
-# Irregular verb forms the stemmer cannot join to their verb: "how long is it kept" must meet
-# "how long do they keep it", "what they sold" meet "do they sell".
-_IRREGULAR = {
-    form: forms.split()[0]
-    for forms in """
-    write wrote written | send sent | keep kept | hold held | tell told | give gave given |
-    take took taken | know knew known | think thought | buy bought | sell sold | pay paid |
-    find found | bring brought | choose chose chosen | speak spoke spoken | see saw seen |
-    begin began begun | steal stole stolen | hide hid hidden | forget forgot forgotten |
-    teach taught | catch caught | lose lost | leave left | lead led | spell spelt | learn learnt |
-    deal dealt | run ran
-    """.split("|")
-    for form in forms.split()[1:]
-}
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Porter2 stem of one lowercase word (digits and short words pass through)."""
-    word = _IRREGULAR.get(word, word)
     if len(word) <= 3 or not word.isalpha():
         return word
     return _stemmer.stemWord(word)
-
-
-# Word forms of stop words ("gets", "worries") are stop words too. Only for stop words of four
-# letters or more: a short one's stem meets topic words ("ids" -> "id", "owns" -> "own"), so forms
-# of those ("says", "asks", "mums") are listed in STOP_WORDS themselves.
-_STOP_STEMS = frozenset(stem(w) for w in STOP_WORDS if len(w) > 3)
 
 
 @cache
@@ -122,7 +89,19 @@ def _incidental_number(word: str) -> bool:
 class Normaliser:
     """Turns text into matching terms for one knowledge base (its vocabulary and synonyms)."""
 
-    def __init__(self, synonyms: Sequence[Sequence[str]] = (), vocabulary: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        synonyms: Sequence[Sequence[str]] = (),
+        vocabulary: Iterable[str] = (),
+        language: Language | None = None,
+    ) -> None:
+        language = language or Language()
+        self._stop = language.stop_words
+        self._irregular = language.irregular
+        self._misspellings = language.misspellings
+        # Word forms of stop words ("gets", "worries") are stop words too. Only for stop words of four
+        # letters or more: a short one's stem meets topic words ("ids" -> "id", "owns" -> "own").
+        self._stop_stems = frozenset(stem(w) for w in self._stop if len(w) > 3)
         self._phrases: dict[tuple[str, ...], str] = {}
         for group in synonyms:
             canonical = "_".join(self._stems(group[0]))
@@ -137,16 +116,42 @@ class Normaliser:
         self._english = common_words()
         self.add_vocabulary(vocabulary)
 
-    @staticmethod
-    def _stems(text: str) -> list[str]:
-        return [stem(w) for w in words(text)]
+    def stem(self, word: str) -> str:
+        """The stem of one folded word, irregular verb forms joined to their verb first."""
+        return stem(self._irregular.get(word, word))
+
+    def words(self, text: str) -> list[str]:
+        """The words of ``text`` (see :func:`words`), everyday misspellings spelt right ("wot" -> what)."""
+        out: list[str] = []
+        for w in words(text):
+            fixed = self._misspellings.get(w)
+            if fixed is None:
+                out.append(w)
+            else:
+                out.extend(words(fixed))
+        return out
+
+    def _stems(self, text: str) -> list[str]:
+        return [self.stem(w) for w in self.words(text)]
+
+    def spelled(self, text: str) -> str:
+        """``text`` as typed, with everyday misspellings and typos of FAQ words corrected: what the
+        sentence encoder sees ("wot is the shcool cenus" -> "what is the school census")."""
+
+        def fix(match: re.Match[str]) -> str:
+            raw = match.group(0)
+            w = raw.lower()
+            fixed = self._misspellings.get(w) or self.correct(w)
+            return raw if fixed == w else fixed
+
+        return _SURFACE_WORD_RE.sub(fix, fold(text))
 
     def add_vocabulary(self, texts: Iterable[str]) -> None:
         """Teach the typo corrector the words of the FAQ (surface forms and their stems)."""
         for text in texts:
-            for w in words(text):
+            for w in self.words(text):
                 self._vocab.add(w)
-                self._stem_vocab.add(stem(w))
+                self._stem_vocab.add(self.stem(w))
         for key in self._phrases:
             self._stem_vocab.update(key)
         # Corrections keep the first letter, so each word is only compared with its letter's bucket.
@@ -163,11 +168,11 @@ class Normaliser:
         (two for long words), the same first letter, and exactly one nearest candidate; and never a
         word that is everyday English in its own right ("score" is not a typo for "store").
         """
-        if len(word) < 5 or not word.isalpha() or word in self._vocab or word in STOP_WORDS:
+        if len(word) < 5 or not word.isalpha() or word in self._vocab or word in self._stop:
             return word
         if word in self._english:
             return word
-        if stem(word) in self._stem_vocab:
+        if self.stem(word) in self._stem_vocab:
             return word
         cached = self._fix_cache.get(word)
         if cached is not None:
@@ -200,10 +205,10 @@ class Normaliser:
 
     def terms(self, text: str, *, correct: bool = True) -> list[str]:
         """The matching terms of ``text``, in order, with repeats (callers dedupe if they wish)."""
-        ws = words(text)
+        ws = self.words(text)
         if correct:
             ws = [self.correct(w) for w in ws]
-        stems = [stem(w) for w in ws]
+        stems = [self.stem(w) for w in ws]
         out: list[str] = []
         i = 0
         while i < len(stems):
@@ -214,7 +219,8 @@ class Normaliser:
                     i += n
                     break
             else:
-                if ws[i] not in STOP_WORDS and stems[i] not in _STOP_STEMS and not _incidental_number(ws[i]):
+                w = ws[i]
+                if w not in self._stop and stems[i] not in self._stop_stems and not _incidental_number(w):
                     out.append(stems[i])
                 i += 1
         return out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -12,6 +14,11 @@ from bot.knowledge import KnowledgeBase, default_knowledge_dir, load_knowledge
 from bot.live import Snapshot, build
 
 SHIPPED = default_knowledge_dir()
+
+# The tests (and the `faqbot` processes they start) keep their phrasing embeddings in one cache of
+# their own, never in the user's ~/.cache: embedded once per run, shared by every test.
+_TEST_CACHE = Path(tempfile.gettempdir()) / f"faqbot-test-{os.getuid()}" / "embeddings.npz"
+os.environ.setdefault("FAQBOT_EMBEDDING_CACHE", str(_TEST_CACHE))
 
 
 def shipped_entry_count(directory: Path = SHIPPED) -> int:
@@ -31,8 +38,10 @@ def kb() -> KnowledgeBase:
     return load_knowledge(SHIPPED)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def snap() -> Snapshot:
+    """The shipped FAQ, built first of all: it also fills the tests' embedding cache, so that every
+    `faqbot` process a test starts finds the phrasings embedded (a warm start, as in production)."""
     return build(SHIPPED)
 
 

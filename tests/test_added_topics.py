@@ -110,13 +110,7 @@ def test_out_of_scope_questions_next_to_the_data_ones_get_their_signpost(
 
 
 def test_each_new_entry_and_signpost_answers_its_own_question(kb, snap) -> None:
-    """identifiable-or-anonymous is the exception: names-published, which answers the same question
-    with fewer details, is ranked first on its wording and the new entry is offered beside it."""
     for entry_id in NEW_ENTRIES + SIGNPOSTS:
         m = snap.match(kb.get(entry_id).question)
         got = m.entry.id if m.outcome is Outcome.ANSWER and m.entry else None
-        if entry_id == "identifiable-or-anonymous":
-            assert got == "names-published", m
-            assert entry_id in [e.id for e in m.suggestions], m
-        else:
-            assert got == entry_id, (entry_id, got)
+        assert got == entry_id, (entry_id, got)

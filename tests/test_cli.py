@@ -148,9 +148,9 @@ def test_match_json_is_stateless() -> None:
 
 
 def test_ask_offers_a_second_question_and_is_honest_about_other_scripts() -> None:
-    run = faqbot("ask", "What is a UPN? Who does the DfE share pupil data with?")
-    assert "What is a unique pupil number (UPN)?" in run.stdout
-    assert "Also: Who does the DfE share pupil data with?" in run.stdout
+    run = faqbot("ask", "Who does the DfE share pupil data with? And what is a UPN?")
+    assert "Who does the DfE share pupil data with?" in run.stdout
+    assert "Also: What is a unique pupil number (UPN)?" in run.stdout
     run = faqbot("ask", "هل يمكنني حذف بيانات ابني؟")
     assert "only understand English" in run.stdout
     assert "in words" not in run.stdout

@@ -25,7 +25,7 @@ from tools.score_followups import score
 ROOT = Path(__file__).resolve().parents[1]
 FOLLOWUPS = ROOT / "tests" / "data" / "followups.yaml"
 # Measured 85.7 % (24 of 28) on tests/data/followups.yaml; 75.0 % for the follow-ups alone.
-FOLLOWUP_FLOOR = 0.80  # measured 82.1 % once the nine new entries and ten signposts joined the FAQ
+FOLLOWUP_FLOOR = 0.82  # measured 85.7 % (24 of 28, none answered wrongly) with the hybrid matcher
 
 
 class Clock:
@@ -159,10 +159,11 @@ def test_the_same_follow_up_without_context_is_not_answered_so(
     assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == context_answer)
 
 
-def test_upn_then_what_about_the_school_offers_school_side_entries(snap: Snapshot) -> None:
+def test_an_ambiguous_follow_up_is_offered_not_answered(snap: Snapshot) -> None:
+    """After the UPN, "what about the school?" could mean several things: suggestions, not a guess."""
     match = understand(snap, "what about the school?", snap.kb.get("upn")).match
-    school_side = {"school-retention", "privacy-notice", "school-census", "biometrics-consent", "edtech-apps"}
-    assert match.best_id in school_side
+    assert match.outcome is Outcome.SUGGEST
+    assert match.suggestions
 
 
 def test_a_follow_up_with_no_intent_of_its_own_is_not_answered_outright(snap: Snapshot) -> None:
@@ -246,7 +247,7 @@ def test_score_followups_tool_prints_the_figure() -> None:
 @pytest.mark.parametrize(
     ("text", "main", "also"),
     [
-        ("What is a UPN? Who does the DfE share pupil data with?", "upn", "third-party-sharing"),
+        ("Who does the DfE share pupil data with? And what is a UPN?", "third-party-sharing", "upn"),
         (
             "How long does the DfE keep my son's data? And can I get it deleted?",
             "dfe-retention",

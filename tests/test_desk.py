@@ -234,10 +234,10 @@ async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> Non
     async with desk_bot(tmp_path) as bot:
         for text in (
             "when is the christmas fair",
-            "how do I book the school minibus for a trip",
+            "best recipe for banana bread",
             "christmas fair date please",
-            "booking the minibus for a school trip",
-            "can parents book the minibus",
+            "banana bread recipe please",
+            "easy banana bread recipe with nuts",
             "zyxt plimf wobble",
         ):
             await bot.ask(text, user=PARENT)
@@ -247,7 +247,7 @@ async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> Non
             page = await (await http.get(base + "/themes")).text()
             first = page.split('<article class="card theme">')[1]
             assert '<span class="count">3</span>' in first
-            assert first.count("minibus") == 3
+            assert first.count("banana bread") == 3
             second = page.split('<article class="card theme">')[2]
             assert '<span class="count">2</span>' in second
             assert second.count("christmas fair") == 2
@@ -259,7 +259,7 @@ async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> Non
                 assert "3 question(s) kept as phrasings of upn" in await resp.text()
             draft = await (await http.get(base + "/themes/draft?ids=" + ",".join(ids))).text()
             assert "alternatives:" in draft
-            assert "minibus" in draft
+            assert "banana bread" in draft
         assert len((await bot.store.suggestions())["upn"]) == 3
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.knowledge import MAX_ANSWER_CHARS, MAX_DETAIL_CHARS, KnowledgeError, load_knowledge
+from bot.live import LiveFAQ
 from tests.conftest import VALID_ENTRY, shipped_entry_count, write_knowledge
 
 TOPICS = Path(__file__).resolve().parents[2] / "shared" / "faq-topics.md"
@@ -161,6 +162,47 @@ def test_bad_synonym_group(tmp_path: Path) -> None:
         {"_synonyms.yaml": "groups:\n  - [npd, national pupil database]\n  - [lonely]\n"},
     )
     assert errs == ["_synonyms.yaml:3: a synonym group needs at least two terms"]
+
+
+def test_bad_vocabulary_files_are_reported_with_lines(tmp_path: Path) -> None:
+    errs = errors_for(
+        tmp_path,
+        VALID_ENTRY,
+        {
+            "_misspellings.txt": "# comment\nwot what\nlonely\nwot whatever\n",
+            "_irregular_verbs.txt": "keep kept\nsend\n",
+            "_stopwords.txt": "the a an\nDon't\n",
+        },
+    )
+    assert sorted(errs) == sorted(
+        [
+            "_misspellings.txt:3: expected a misspelling, then the word meant",
+            "_misspellings.txt:4: 'wot' is listed twice",
+            "_irregular_verbs.txt:2: expected a verb and at least one of its forms",
+            '_stopwords.txt:2: "Don\'t" is not a lowercase word (letters and digits only)',
+        ]
+    )
+
+
+def test_vocabulary_files_are_loaded_with_the_faq(tmp_path: Path) -> None:
+    directory = write_knowledge(
+        tmp_path,
+        {"section.yaml": VALID_ENTRY, "_stopwords.txt": "the entry\n", "_misspellings.txt": "frist first\n"},
+    )
+    lang = load_knowledge(directory).language
+    assert lang.stop_words == {"the", "entry"}
+    assert lang.misspellings == {"frist": "first"}
+    assert lang.irregular["kept"] == "keep"  # no _irregular_verbs.txt here: the shipped one
+
+
+def test_reload_picks_up_an_edited_stop_word_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAQBOT_EMBEDDING_CACHE", str(tmp_path / "embeddings.npz"))
+    directory = write_knowledge(tmp_path, {"section.yaml": VALID_ENTRY, "_stopwords.txt": "the is\n"})
+    live = LiveFAQ(directory)
+    assert "entri" in live.current.matcher.normaliser.terms("the first entry")
+    (directory / "_stopwords.txt").write_text("the is entry\n", encoding="utf-8")
+    live.reload()
+    assert "entri" not in live.current.matcher.normaliser.terms("the first entry")
 
 
 # --------------------------------------------------------------------------- the shipped FAQ

@@ -38,15 +38,25 @@ def test_stemming_folds_word_forms() -> None:
     assert stem("objecting") == stem("object") == stem("objection")
 
 
-def test_irregular_verb_forms_meet_their_verb() -> None:
-    assert stem("kept") == stem("keep") == stem("keeping")
-    assert stem("sold") == stem("sell")
-    assert stem("written") == stem("writes")
-    assert stem("left") == stem("leaving")
+def test_irregular_verb_forms_meet_their_verb(kb) -> None:
+    n = Normaliser([], [], kb.language)  # knowledge/_irregular_verbs.txt
+    assert n.stem("kept") == n.stem("keep") == n.stem("keeping")
+    assert n.stem("sold") == n.stem("sell")
+    assert n.stem("written") == n.stem("writes")
+    assert n.stem("left") == n.stem("leaving")
+    assert stem("kept") != stem("keep")  # the stemmer alone cannot know
 
 
-def test_synonym_phrases_fold_to_one_term() -> None:
-    n = Normaliser([["npd", "national pupil database"], ["sar", "subject access request"]], ["database"])
+def test_everyday_misspellings_are_spelt_right(kb) -> None:
+    n = Normaliser([], ["school census"], kb.language)  # knowledge/_misspellings.txt
+    assert n.terms("wot is the shcool census becuase") == n.terms("what is the school census because")
+    assert n.spelled("Wot is the shcool cenus, u know?") == "what is the school census, you know?"
+
+
+def test_synonym_phrases_fold_to_one_term(kb) -> None:
+    n = Normaliser(
+        [["npd", "national pupil database"], ["sar", "subject access request"]], ["database"], kb.language
+    )
     assert n.terms("the National Pupil Database") == ["npd"]
     assert n.terms("send a Subject Access Request") == ["send", "sar"]
 
@@ -158,15 +168,69 @@ def test_margin_turns_a_close_call_into_suggestions(kb) -> None:
     assert m.suggestions
 
 
-def test_naive_bayes_reranks_close_neighbours(kb) -> None:
-    """Confidence alone prefers the nationality entry (it mentions the population census); the naive
-    Bayes share of the rank, which learns from all of an entry's phrasings, makes the bot answer with the
-    entry about the school census. Checked through match(), as a parent would see it."""
-    q = "is the school census like the national census"
-    assert answer_id(Matcher(kb), q) == "school-census"
-    plain = offered(Matcher(kb, MatchSettings(nb_weight=0.0)), q)
-    assert "school-census" in plain, plain  # close,
-    assert plain[0] != "school-census", plain  # but not first
+def test_ranking_fuses_both_scorers(snap) -> None:
+    """The fused score is the semantic score plus shares of the lexical ones; it ranks every entry."""
+    matcher = snap.matcher
+    q = "for how many years does the department hang on to my kids school records"
+    ranked = matcher.scores(q)
+    assert len(ranked) == len(snap.kb)
+    assert ranked == sorted(ranked, key=lambda pair: (-pair[0], pair[1]))
+    semantic = matcher.semantic(q)
+    assert all(score >= semantic[i] - 1e-9 for score, i in ranked)  # lexical shares only add
+    assert snap.kb.get("dfe-retention") is matcher._entries[ranked[0][1]]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # one everyday word shared with an entry must not carry an answer
+        "where do I find the bus timetable for the school run",
+        "can you give me a lift to the station",
+        "my son wants his own bedroom, is that normal at 12",
+        "how do I support my daughter through her exam stress",
+        "what is the best way to revise for exams",
+    ],
+)
+def test_one_generic_shared_word_does_not_carry_an_answer(snap, question: str) -> None:
+    """No data entry answers it: no answer, or a signpost (an ``outside-`` entry: not covered here)."""
+    assert (answer_id(snap, question) or "outside-").startswith("outside-"), snap.match(question)
+
+
+NEAR_DOMAIN = Path(__file__).parent / "data" / "near_domain.yaml"
+
+
+def test_near_domain_questions_are_not_answered_with_an_unrelated_entry(snap) -> None:
+    """Admissions, EHCPs, exclusion appeals, holiday fines, bullying, exam results, free school meals,
+    transport, uniforms, Ofsted: no answer, or a signpost (an ``outside-`` entry), never a data entry.
+
+    tests/data/near_domain.yaml was written fresh for this and tuned on; measured 29 of 36 kept out
+    before signposts exist: the floor allows the ones that still share a strong topic term."""
+    items = [i for i in yaml.safe_load(NEAR_DOMAIN.read_text()) if not i["id"]]
+    wrong = [i["q"] for i in items if (a := answer_id(snap, i["q"])) and not a.startswith("outside-")]
+    assert len(wrong) <= 7, wrong
+
+
+def test_typos_and_long_messages_in_scope(snap) -> None:
+    """Everyday typos ("wot", "becuase", "shcool", "u") and forum-length messages with the question at
+    the end: the right entry is answered or offered."""
+    items = [i for i in yaml.safe_load(NEAR_DOMAIN.read_text()) if i["id"]]
+    answered = 0
+    for item in items:
+        want = item["id"] if isinstance(item["id"], list) else [item["id"]]
+        assert set(offered(snap, item["q"])[:3]) & set(want), (item["q"], snap.match(item["q"]))
+        answered += answer_id(snap, item["q"]) in want
+    assert answered >= len(items) - 2, answered
+
+
+def test_a_long_message_costs_a_bounded_number_of_windows(snap) -> None:
+    """A 5,000-character letter is embedded as at most a few windows (latency stays bounded) and still
+    finds its question at the end."""
+    story = "My son has had a very difficult couple of years at school and we have moved twice since. " * 56
+    message = story + "How long does the school keep his records after he leaves?"
+    assert len(message) > 5000
+    windows = snap.matcher.encoder.windows(message)
+    assert len(windows) <= 4
+    assert "school-retention" in offered(snap, message)
 
 
 def test_regression_questions_written_blind(snap) -> None:
@@ -178,7 +242,8 @@ def test_regression_questions_written_blind(snap) -> None:
     offered_right = sum(i["id"] in offered(snap, i["q"])[:3] for i in inscope)
     # a signpost ("outside-…": not covered here, ask X) is a right reply to an out-of-scope question
     false = sum(not (answer_id(snap, i["q"]) or "outside-").startswith("outside-") for i in outscope)
-    # measured 97.4 % / 99.1 % / 3.3 %; the floors leave room for a few questions, not a slide
-    assert right / len(inscope) >= 0.90, right
-    assert offered_right / len(inscope) >= 0.97, offered_right
+    # Tuned on since, so a regression ratchet, not a measure of generalisation. Measured with the
+    # hybrid matcher 97.4 % / 99.1 % / 6.7 %; the floors leave room for a question or two, not a slide.
+    assert right / len(inscope) >= 0.95, right
+    assert offered_right / len(inscope) >= 0.98, offered_right
     assert false / len(outscope) <= 0.10, false
