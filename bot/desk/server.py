@@ -27,6 +27,7 @@ from bot.desk import views
 from bot.desk.auth import SESSION_SECONDS, Auth, Session
 from bot.desk.themes import Embed
 from bot.knowledge import KnowledgeError
+from bot.replies import is_number
 from bot.telegram.handover import Handover, dismiss, send_attached_entry, send_volunteer_reply
 from bot.telegram.services import Services
 
@@ -240,8 +241,8 @@ class Page(tornado.web.RequestHandler):
         n = self.get_query_argument("n", "")
         entry = self.get_query_argument("entry", "")
         return NOTES[key].format(
-            id=n if n.isdigit() else "?",
-            n=n if n.isdigit() else "?",
+            id=n if is_number(n) else "?",
+            n=n if is_number(n) else "?",
             entry=entry if self.desk.services.live.current.kb.get(entry) else "?",
         )
 

@@ -22,6 +22,7 @@ from bot.desk import charts
 from bot.desk.themes import Embed, Group, LexicalEmbedder, group
 from bot.knowledge import Entry
 from bot.live import Snapshot
+from bot.replies import is_number
 from bot.store import LogItem, LogQuery, Store
 
 PAGE_SIZE = 50
@@ -58,7 +59,7 @@ class QueueFilter:
             newest_first=args.get("order") == "newest",
             since=_day(args.get("since")),
             until=_day(args.get("until")),
-            page=int(page) if page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1,
+            page=int(page) if is_number(page) and 0 < len(page) < 7 and int(page) > 0 else 1,
         )
 
     def query_string(self, **changes: object) -> str:
@@ -361,7 +362,7 @@ def parse_ids(values: list[str], limit: int = 500) -> list[int]:
     for value in values:
         for part in value.split(","):
             part = part.strip()
-            if part.isdigit() and len(part) < 13:
+            if is_number(part) and len(part) < 13:
                 out.append(int(part))
     return list(dict.fromkeys(out))[:limit]
 
