@@ -30,3 +30,30 @@ async def test_unicode_digits_in_urls_and_forms_get_a_page_not_a_500(tmp_path: P
                 async with http.post(base + "/queue/act", data={"csrf": csrf_of(html), **form}) as resp:
                     assert resp.status == 200, form
         assert await bot.store.count_log("open") == 1
+
+
+async def test_a_cross_site_page_cannot_sign_a_volunteer_in_or_post_for_them(tmp_path: Path) -> None:
+    """Login CSRF: sign-in had no CSRF token, so another site could post an insider's own link and sign
+    a colleague's browser into the insider's session. Every POST from another origin is now refused."""
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        link = await link_for(bot, VOLUNTEER)
+        token = link.rsplit("/", 1)[1]
+        base = desk_of(bot).base_url
+        for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            async with client() as http:
+                async with http.post(f"{base}/login", data={"token": token}, headers=headers) as resp:
+                    assert resp.status == 403, headers
+                assert not [c for c in http.cookie_jar if c.key == "faqbot_desk"]
+        async with client() as http:
+            async with http.get(link) as resp:
+                assert resp.status == 200  # the refused attempts did not spend the link
+            html = await sign_in(http, link)  # a same-origin form post (as the browser sends it) works
+            data = {"csrf": csrf_of(html), "action": "dismiss", "id": "1"}
+            evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+            async with http.post(f"{base}/queue/act", data=data, headers=evil) as resp:
+                assert resp.status == 403
+            assert await bot.store.count_log("open") == 1
+            async with http.post(f"{base}/queue/act", data=data, headers={"Origin": base}) as resp:
+                assert "Dismissed 1" in await resp.text()
+        assert await bot.store.count_log("open") == 0

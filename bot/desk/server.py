@@ -199,7 +199,30 @@ class Page(tornado.web.RequestHandler):
         )
         return ns
 
+    def from_elsewhere(self) -> bool:
+        """A POST a browser sent from another site (Sec-Fetch-Site, or an Origin not the desk's own).
+
+        The CSRF token already guards signed-in forms; this also guards sign-in itself, which has no
+        session yet: another site could otherwise post an insider's own link and sign a colleague's
+        browser into the insider's session. Browsers send Sec-Fetch-Site (Chromium, Firefox, Safari
+        since 2023); clients that send neither header are let through, as before.
+        """
+        if self.request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return True
+        origin = self.request.headers.get("Origin")
+        if origin is None or origin == "null":  # "null": every POST under our Referrer-Policy no-referrer
+            return False
+        own = {f"{self.request.protocol}://{self.request.host}"}
+        if self.desk.services.settings.desk_url:
+            url = urlsplit(self.desk.services.settings.desk_url)
+            own.add(f"{url.scheme}://{url.netloc}")
+        return origin not in own
+
     def prepare(self) -> None:
+        if self.request.method == "POST" and self.from_elsewhere():
+            self.set_status(403)
+            self.render("message.html", title="Form expired", text=FORM_EXPIRED)
+            return
         self.session = self.desk.auth.session(self.get_cookie(COOKIE))
         if self.session is not None:
             self.role = self.desk.role(self.session.user_id)
