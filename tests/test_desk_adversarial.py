@@ -57,3 +57,37 @@ async def test_a_cross_site_page_cannot_sign_a_volunteer_in_or_post_for_them(tmp
             async with http.post(f"{base}/queue/act", data=data, headers={"Origin": base}) as resp:
                 assert "Dismissed 1" in await resp.text()
         assert await bot.store.count_log("open") == 0
+
+
+async def test_forget_ends_the_users_desk_sign_ins_and_drops_cached_question_text(tmp_path: Path) -> None:
+    """/forget says "I deleted everything I held about you": that includes a volunteer's desk sessions
+    and unused links (their Telegram id, in memory), and the desk's cache of question texts."""
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        desk = desk_of(bot)
+        async with client() as http:
+            await sign_in(http, await link_for(bot, VOLUNTEER))
+            unused = await link_for(bot, VOLUNTEER)
+            assert (await http.get(desk.base_url + "/queue")).status == 200
+            assert desk.matches.holds("recipe for banana bread")  # the queue page cached its guesses
+            await bot.ask("/forget", user=PARENT)
+            assert not desk.matches.holds("recipe for banana bread")  # the parent's text is gone from memory
+            await bot.ask("/forget", user=VOLUNTEER)
+            async with http.get(desk.base_url + "/queue") as resp:
+                assert resp.status == 401  # the volunteer's session ended
+        async with client() as http, http.get(unused) as resp:
+            assert resp.status == 401  # and their unused link too
+
+
+async def test_the_retention_purge_also_empties_the_desks_text_cache(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        desk = desk_of(bot)
+        async with client() as http:
+            await sign_in(http, await link_for(bot, VOLUNTEER))
+            assert (await http.get(desk.base_url + "/themes")).status == 200
+        assert desk.matches.holds("recipe for banana bread")
+        assert bot.app.job_queue is not None
+        [job] = bot.app.job_queue.get_jobs_by_name("purge")
+        await job.run(bot.app)
+        assert not desk.matches.holds("recipe for banana bread")

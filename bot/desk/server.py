@@ -75,6 +75,15 @@ class Desk:
     def sign_in_link(self, user_id: int) -> str:
         return f"{self.base_url}/login/{self.auth.issue_link(user_id)}"
 
+    def forget(self, user_id: int) -> None:
+        """After /forget: end the user's sign-ins; drop cached question texts (some were theirs)."""
+        self.auth.forget_user(user_id)
+        self.matches.clear()
+
+    def deleted_rows(self) -> None:
+        """After the retention purge: drop cached question texts (some were purged)."""
+        self.matches.clear()
+
     def role(self, user_id: int) -> str | None:
         settings = self.services.settings  # read now: a removed volunteer loses access at once
         if settings.is_admin(user_id):

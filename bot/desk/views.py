@@ -126,6 +126,17 @@ class MatchCache:
             self._guesses.clear()
             self._nearest.clear()
 
+    def holds(self, text: str) -> bool:
+        """Is this question text held in memory here?"""
+        in_themes = self.themes is not None and any(i.text == text for t in self.themes[0] for i in t.items)
+        return text in self._guesses or text in self._nearest or in_themes
+
+    def clear(self) -> None:
+        """Drop every cached question text: after /forget or the retention purge deleted some."""
+        self._guesses.clear()
+        self._nearest.clear()
+        self.themes_key = self.themes = None
+
     def guesses(self, snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
         """The matcher's best entries for a question, with their confidence."""
         self._check(snap)

@@ -83,6 +83,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     svc: Services = context.application.bot_data[KEY]
     removed = await svc.store.purge(svc.settings.retention_days)
+    if (desk := context.application.bot_data.get("desk")) is not None:
+        desk.deleted_rows()
     log.info("retention purge removed %d rows", removed)
 
 
