@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
+
 from tests.telegram_harness import PARENT, VOLUNTEER
 from tests.test_desk import client, csrf_of, desk_bot, desk_of, link_for, sign_in
 
@@ -91,3 +93,19 @@ async def test_the_retention_purge_also_empties_the_desks_text_cache(tmp_path: P
         [job] = bot.app.job_queue.get_jobs_by_name("purge")
         await job.run(bot.app)
         assert not desk.matches.holds("recipe for banana bread")
+
+
+async def test_removing_a_volunteer_means_editing_the_list_and_restarting(tmp_path: Path) -> None:
+    """The README's way to take someone's access away: the lists are read at start, and a restart ends
+    every desk session (they live in memory only), so the removed volunteer's cookie and /desk fail."""
+    async with desk_bot(tmp_path) as bot, client() as http:
+        await sign_in(http, await link_for(bot, VOLUNTEER))
+        cookie = next(c for c in http.cookie_jar if c.key == "faqbot_desk").value
+        unused = await link_for(bot, VOLUNTEER)
+    async with desk_bot(tmp_path, volunteers=frozenset()) as bot:  # the list edited, the bot restarted
+        base = desk_of(bot).base_url
+        async with aiohttp.ClientSession(cookies={"faqbot_desk": cookie}) as http:
+            assert (await http.get(base + "/queue")).status == 401
+            async with http.get(base + "/login/" + unused.rsplit("/", 1)[1]) as resp:
+                assert resp.status == 401
+        assert "don't know that command" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
