@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.telegram_harness import PARENT, VOLUNTEER
+from tests.telegram_harness import PARENT, VOLUNTEER, VOLUNTEER_CHAT
 from tests.test_desk import client, csrf_of, desk_bot, desk_of, link_for, sign_in
 
 
@@ -109,3 +109,15 @@ async def test_removing_a_volunteer_means_editing_the_list_and_restarting(tmp_pa
             async with http.get(base + "/login/" + unused.rsplit("/", 1)[1]) as resp:
                 assert resp.status == 401
         assert "don't know that command" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
+
+
+async def test_privacy_answer_says_forget_leaves_the_volunteer_chat_copy(tmp_path: Path) -> None:
+    """/forget cannot reach the copy of a question posted in the volunteers' group; /privacy must say so."""
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        await bot.api.wait_for("sendMessage", chat_id=VOLUNTEER_CHAT)
+        assert "deleted everything" in (await bot.ask("/forget", user=PARENT))["text"]
+        assert bot.api.sent("deleteMessage") == []  # the copy stays in the group
+        assert any("banana bread" in t for t in bot.texts(VOLUNTEER_CHAT))
+        privacy = (await bot.ask("/privacy", user=PARENT))["text"]
+        assert "/forget cannot delete that copy" in privacy
