@@ -6,11 +6,13 @@ browser (or the attacker's page).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from tests.telegram_harness import PARENT, VOLUNTEER, VOLUNTEER_CHAT
+from tests.telegram_harness import OTHER_PARENT, PARENT, VOLUNTEER, VOLUNTEER_CHAT
 from tests.test_desk import client, csrf_of, desk_bot, desk_of, link_for, sign_in
 
 
@@ -121,3 +123,52 @@ async def test_privacy_answer_says_forget_leaves_the_volunteer_chat_copy(tmp_pat
         assert any("banana bread" in t for t in bot.texts(VOLUNTEER_CHAT))
         privacy = (await bot.ask("/privacy", user=PARENT))["text"]
         assert "/forget cannot delete that copy" in privacy
+
+
+async def test_info_logs_hold_no_text_nor_ids(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`faqbot run` logs at INFO: through a whole desk flow (ask, sign in, reply, a blocked parent,
+    /forget), no record holds the question, the reply, a user id or a sign-in or session token."""
+    caplog.set_level(logging.INFO)
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for zanzibar banana bread", user=PARENT)
+        await bot.ask("zanzibar plimf wobble", user=OTHER_PARENT)
+        link = await link_for(bot, VOLUNTEER)
+        async with client() as http:
+            html = await sign_in(http, link)
+            session = next(c for c in http.cookie_jar if c.key == "faqbot_desk").value
+            first, second = (i.id for i in await bot.store.list_log("open"))
+            base = desk_of(bot).base_url
+            data = {"csrf": csrf_of(html), "action": "reply", "id": str(first), "text": "Try the quokka."}
+            async with http.post(base + "/queue/act", data=data) as resp:
+                assert "Sent to the parent" in await resp.text()
+            bot.api.fail_next("sendMessage", status=403, chat_id=OTHER_PARENT)
+            data = {**data, "id": str(second)}
+            async with http.post(base + "/queue/act", data=data) as resp:
+                assert resp.status == 200
+        await bot.ask("/forget", user=PARENT)
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records if r.levelno >= logging.INFO)
+    for secret in ("zanzibar", "quokka", str(PARENT), str(OTHER_PARENT), str(VOLUNTEER), session):
+        assert secret not in text, secret
+    assert link.rsplit("/", 1)[1] not in text
+
+
+async def test_a_parent_who_blocked_the_bot_closes_the_item_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12 item 17 on the desk's path: a 403 (the parent blocked the bot) was logged as a WARNING
+    with a traceback and the item reopened with "please try again", a retry that can never work."""
+    caplog.set_level(logging.INFO)
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        [item] = await bot.store.list_log("open")
+        async with client() as http:
+            html = await sign_in(http, await link_for(bot, VOLUNTEER))
+            bot.api.fail_next("sendMessage", status=403, chat_id=PARENT)
+            data = {"csrf": csrf_of(html), "action": "reply", "id": str(item.id), "text": "Hello."}
+            async with http.post(desk_of(bot).base_url + "/queue/act", data=data) as resp:
+                assert "can no longer be reached" in await resp.text()
+        assert await bot.store.count_log("open") == 0
+        assert await bot.store.delivery_chat(item.id) is None  # the chat id is not kept for a retry
+    handover = [r for r in caplog.records if r.name == "bot.telegram.handover"]
+    assert handover
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in handover)
