@@ -12,8 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.telegram_harness import OTHER_PARENT, PARENT, VOLUNTEER, VOLUNTEER_CHAT
-from tests.test_desk import client, csrf_of, desk_bot, desk_of, link_for, sign_in
+from tests.support import wait_until
+from tests.telegram_harness import ADMIN, OTHER_PARENT, PARENT, VOLUNTEER, VOLUNTEER_CHAT
+from tests.test_desk import OUTSIDER, client, csrf_of, desk_bot, desk_of, link_for, sign_in
 
 
 async def test_unicode_digits_in_urls_and_forms_get_a_page_not_a_500(tmp_path: Path) -> None:
@@ -172,3 +173,43 @@ async def test_a_parent_who_blocked_the_bot_closes_the_item_quietly(
     handover = [r for r in caplog.records if r.name == "bot.telegram.handover"]
     assert handover
     assert all(r.levelno == logging.INFO and r.exc_info is None for r in handover)
+
+
+async def test_telegram_name_and_username_are_never_stored(tmp_path: Path) -> None:
+    """bot-privacy: "your Telegram name, username and phone number are not stored". Read the raw file."""
+    async with desk_bot(tmp_path) as bot:
+        who = {"first_name": "Zebedee", "username": "zeb_parent_77"}
+        bot.api.inject_message(PARENT, "zyxt plimf wobble", **who)
+        bot.api.inject_message(PARENT, "/volunteer is a sausage roll data", **who)
+        group = {"chat_id": -777, "chat_type": "group", **who}
+        bot.api.inject_message(PARENT, "@test_faq_bot zyxt plimf group", **group)
+        await bot.api.wait_for("sendMessage", chat_id=-777)
+        await bot.api.wait_for("sendMessage", chat_id=PARENT, count=2)
+        assert await bot.store.count_log(None) == 3
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("bot.sqlite3")]
+        raw = b"".join(p.read_bytes() for p in files)
+        assert b"plimf" in raw  # the logged questions are there ...
+        for secret in (b"Zebedee", b"zeb_parent_77"):
+            assert secret not in raw  # ... but not who asked
+
+
+async def test_desk_in_an_unrelated_group_gives_no_link_to_anyone(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        for user in (VOLUNTEER, ADMIN, OUTSIDER):
+            bot.api.inject_message(user, "/desk", chat_id=-778, chat_type="group")
+        await wait_until(lambda: len(bot.api.sent("getUpdates")) > 0 and bot.idle(), hold=20)
+        assert bot.texts(-778) == []  # staff commands are silent in other groups, as unknown ones are
+        assert not any("/login/" in t for u in (VOLUNTEER, ADMIN, OUTSIDER) for t in bot.texts(u))
+        assert not desk_of(bot).auth._links  # no link was even made
+
+
+async def test_signing_in_again_ends_the_browsers_previous_session(tmp_path: Path) -> None:
+    """A second sign-in in the same browser (say, as another volunteer) left the first session alive."""
+    async with desk_bot(tmp_path) as bot:
+        base = desk_of(bot).base_url
+        async with client() as http:
+            await sign_in(http, await link_for(bot, VOLUNTEER))
+            first = next(c for c in http.cookie_jar if c.key == "faqbot_desk").value
+            await sign_in(http, await link_for(bot, ADMIN))
+        async with aiohttp.ClientSession(cookies={"faqbot_desk": first}) as http:
+            assert (await http.get(base + "/queue")).status == 401

@@ -324,6 +324,7 @@ class Login(Page):
             self.set_status(401)
             self.render("signin.html", problem="This sign-in link has expired or has already been used.")
             return
+        self.desk.auth.end(self.get_cookie(COOKIE))  # a browser holds one session: the old one ends
         self.set_cookie(
             COOKIE,
             session_token or "",
