@@ -7,6 +7,7 @@ browser (or the attacker's page).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -213,3 +214,22 @@ async def test_signing_in_again_ends_the_browsers_previous_session(tmp_path: Pat
             await sign_in(http, await link_for(bot, ADMIN))
         async with aiohttp.ClientSession(cookies={"faqbot_desk": first}) as http:
             assert (await http.get(base + "/queue")).status == 401
+
+
+async def test_follow_up_memory_never_reaches_the_database(tmp_path: Path) -> None:
+    """bot-privacy: the last answer is remembered "in memory only, never on disk". After an answer and a
+    follow-up that used it, the database holds only per-day answer counts: no row about this person."""
+    from tests.test_telegram_conversation import FIRST, FOLLOW_UP, answered
+
+    async with desk_bot(tmp_path) as bot:
+        assert answered(await bot.ask(FIRST)) == "dfe-retention"
+        assert answered(await bot.ask(FOLLOW_UP)) == "school-retention"  # the memory was used
+        db = sqlite3.connect(tmp_path / "bot.sqlite3")
+        try:
+            tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            filled = {t for t in tables if db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]}
+            counts = db.execute("SELECT entry_id, count FROM answer_counts ORDER BY entry_id").fetchall()
+        finally:
+            db.close()
+        assert filled <= {"answer_counts", "meta", "sqlite_sequence"}, filled
+        assert counts == [("dfe-retention", 1), ("school-retention", 1)]
