@@ -233,3 +233,26 @@ async def test_follow_up_memory_never_reaches_the_database(tmp_path: Path) -> No
             db.close()
         assert filled <= {"answer_counts", "meta", "sqlite_sequence"}, filled
         assert counts == [("dfe-retention", 1), ("school-retention", 1)]
+
+
+async def test_every_desk_response_forbids_framing_sniffing_caching_and_referrers(tmp_path: Path) -> None:
+    """The README: pages allow no scripts, no framing and no referrer (the link page above all)."""
+    async with desk_bot(tmp_path) as bot:
+        link = await link_for(bot, VOLUNTEER)
+        base = desk_of(bot).base_url
+        async with client() as http:
+            responses = [await http.get(link), await http.get(base + "/queue"), await http.get(base + "/x")]
+            await sign_in(http, link)
+            for path in ("/queue", "/themes", "/overview", "/entries", "/themes/draft?ids=1", "/nowhere"):
+                responses.append(await http.get(base + path))
+            responses.append(await http.post(base + "/queue/act", data={"action": "dismiss"}))  # no CSRF
+            for resp in responses:
+                h = resp.headers
+                assert "default-src 'none'" in h["Content-Security-Policy"], resp.url
+                assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
+                assert "script-src" not in h["Content-Security-Policy"]
+                assert h["X-Frame-Options"] == "DENY"
+                assert h["Referrer-Policy"] == "no-referrer"
+                assert h["X-Content-Type-Options"] == "nosniff"
+                assert h["Cache-Control"] == "no-store"
+                resp.release()
