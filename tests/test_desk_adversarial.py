@@ -256,3 +256,17 @@ async def test_every_desk_response_forbids_framing_sniffing_caching_and_referrer
                 assert h["X-Content-Type-Options"] == "nosniff"
                 assert h["Cache-Control"] == "no-store"
                 resp.release()
+
+
+async def test_the_origin_check_accepts_the_public_url_however_it_is_written(tmp_path: Path) -> None:
+    """Behind a reverse proxy the browser's Origin is FAQBOT_DESK_URL's, not the forwarded address."""
+    async with desk_bot(tmp_path, desk_url="https://Desk.Example.org:443/review") as bot:
+        link = await link_for(bot, VOLUNTEER)
+        local = f"http://127.0.0.1:{desk_of(bot).port}/review"
+        token = link.rsplit("/", 1)[1]
+        async with aiohttp.ClientSession() as http:
+            headers = {"Origin": "https://desk.example.org", "Sec-Fetch-Site": "same-origin"}
+            async with http.post(
+                f"{local}/login", data={"token": token}, headers=headers, allow_redirects=False
+            ) as resp:
+                assert resp.status == 303

@@ -221,11 +221,10 @@ class Page(tornado.web.RequestHandler):
         origin = self.request.headers.get("Origin")
         if origin is None or origin == "null":  # "null": every POST under our Referrer-Policy no-referrer
             return False
-        own = {f"{self.request.protocol}://{self.request.host}"}
+        own = {_origin(f"{self.request.protocol}://{self.request.host}")}
         if self.desk.services.settings.desk_url:
-            url = urlsplit(self.desk.services.settings.desk_url)
-            own.add(f"{url.scheme}://{url.netloc}")
-        return origin not in own
+            own.add(_origin(self.desk.services.settings.desk_url))
+        return _origin(origin) not in own
 
     def prepare(self) -> None:
         if self.request.method == "POST" and self.from_elsewhere():
@@ -277,6 +276,20 @@ class Page(tornado.web.RequestHandler):
             n=n if is_number(n) else "?",
             entry=entry if self.desk.services.live.current.kb.get(entry) else "?",
         )
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] as browsers write an Origin: lower case, no default port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 class Static(tornado.web.StaticFileHandler):
