@@ -7,14 +7,26 @@ browser (or the attacker's page).
 from __future__ import annotations
 
 import logging
+import re
+import socket
 import sqlite3
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.fake_bot_api import FakeBotAPI
 from tests.support import wait_until
-from tests.telegram_harness import ADMIN, OTHER_PARENT, PARENT, VOLUNTEER, VOLUNTEER_CHAT
+from tests.telegram_harness import (
+    ADMIN,
+    OTHER_PARENT,
+    PARENT,
+    VOLUNTEER,
+    VOLUNTEER_CHAT,
+    faqbot_env,
+    start_faqbot,
+    stop_faqbot,
+)
 from tests.test_desk import OUTSIDER, client, csrf_of, desk_bot, desk_of, link_for, sign_in
 
 
@@ -149,8 +161,9 @@ async def test_info_logs_hold_no_text_nor_ids(tmp_path: Path, caplog: pytest.Log
                 assert resp.status == 200
         await bot.ask("/forget", user=PARENT)
     text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records if r.levelno >= logging.INFO)
-    for secret in ("zanzibar", "quokka", str(PARENT), str(OTHER_PARENT), str(VOLUNTEER), session):
+    for secret in ("zanzibar", "quokka", session):
         assert secret not in text, secret
+    assert not any(mentions(text, n) for n in (PARENT, OTHER_PARENT, VOLUNTEER))
     assert link.rsplit("/", 1)[1] not in text
 
 
@@ -270,3 +283,52 @@ async def test_the_origin_check_accepts_the_public_url_however_it_is_written(tmp
                 f"{local}/login", data={"token": token}, headers=headers, allow_redirects=False
             ) as resp:
                 assert resp.status == 303
+
+
+async def test_a_real_faqbot_run_serves_the_desk_and_its_stderr_holds_no_secrets(tmp_path: Path) -> None:
+    """`faqbot run` as a process: a parent asks, a volunteer signs in and replies on the desk, the parent
+    sends /forget, the bot stops. Its stderr (what an operator keeps) has no token, question or id."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with FakeBotAPI() as api:
+        env = faqbot_env(
+            api, tmp_path / "bot.sqlite3", FAQBOT_DESK_PORT=str(port), FAQBOT_VOLUNTEERS=str(VOLUNTEER)
+        )
+        proc = await start_faqbot(env, tmp_path)
+        try:
+            await api.wait_for("getUpdates", timeout=30)
+            api.inject_message(PARENT, "recipe for zanzibar banana bread")
+            await api.wait_for("sendMessage", chat_id=PARENT)
+            api.inject_message(VOLUNTEER, "/desk")
+            [sent] = await api.wait_for("sendMessage", chat_id=VOLUNTEER)
+            link = re.search(r'href="([^"]+)"', sent.params["text"]).group(1)  # type: ignore[union-attr]
+            assert link.startswith(f"http://127.0.0.1:{port}/login/")
+            async with client() as http:
+                html = await sign_in(http, link)
+                assert "zanzibar" in html
+                item = re.search(r'name="id" value="(\d+)"', html).group(1)  # type: ignore[union-attr]
+                data = {"csrf": csrf_of(html), "action": "reply", "id": item, "text": "Try the quokka."}
+                async with http.post(f"http://127.0.0.1:{port}/queue/act", data=data) as resp:
+                    assert "Sent to the parent" in await resp.text()
+                session = next(c for c in http.cookie_jar if c.key == "faqbot_desk").value
+            texts = [c.params["text"] for c in await api.wait_for("sendMessage", chat_id=PARENT, count=2)]
+            assert "Try the quokka." in texts[-1]
+            api.inject_message(PARENT, "/forget")
+            await api.wait_for("sendMessage", chat_id=PARENT, count=3)
+        finally:
+            await stop_faqbot(proc)
+        assert proc.stderr is not None
+        err = (await proc.stderr.read()).decode()
+    assert "review desk listening" in err
+    token = link.rsplit("/", 1)[1]
+    for secret in ("zanzibar", "quokka", token, session, api.token.split(":")[1]):
+        assert secret not in err, secret
+    messages = re.sub(r"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "", err)  # not the timestamps
+    assert not mentions(messages, PARENT)
+    assert not mentions(messages, VOLUNTEER)
+
+
+def mentions(text: str, number: int) -> bool:
+    """Does ``text`` hold this id as a number of its own (not inside a port like 38004)?"""
+    return re.search(rf"(?<![\d-]){number}(?!\d)", text) is not None
