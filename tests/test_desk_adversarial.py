@@ -332,3 +332,17 @@ async def test_a_real_faqbot_run_serves_the_desk_and_its_stderr_holds_no_secrets
 def mentions(text: str, number: int) -> bool:
     """Does ``text`` hold this id as a number of its own (not inside a port like 38004)?"""
     return re.search(rf"(?<![\d-]){number}(?!\d)", text) is not None
+
+
+async def test_a_volunteer_cannot_use_the_admins_theme_attach(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        [item] = await bot.store.list_log("open")
+        async with client() as http:
+            html = await sign_in(http, await link_for(bot, VOLUNTEER))
+            data = {"csrf": csrf_of(html), "entry": "upn", "days": "30", "id": str(item.id)}
+            async with http.post(desk_of(bot).base_url + "/themes/attach", data=data) as resp:
+                assert resp.status == 403
+                assert "Only admins" in await resp.text()
+        assert (await bot.store.get_log(item.id)).status == "open"  # type: ignore[union-attr]
+        assert len(bot.texts(PARENT)) == 1  # the parent got nothing more
