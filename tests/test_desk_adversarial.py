@@ -10,11 +10,13 @@ import logging
 import re
 import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.telegram.services import KEY
 from tests.fake_bot_api import FakeBotAPI
 from tests.support import wait_until
 from tests.telegram_harness import (
@@ -346,3 +348,23 @@ async def test_a_volunteer_cannot_use_the_admins_theme_attach(tmp_path: Path) ->
                 assert "Only admins" in await resp.text()
         assert (await bot.store.get_log(item.id)).status == "open"  # type: ignore[union-attr]
         assert len(bot.texts(PARENT)) == 1  # the parent got nothing more
+
+
+async def test_the_flood_limit_lets_go_of_a_raw_user_id_within_two_minutes(tmp_path: Path) -> None:
+    """The flood limit keyed its windows by raw Telegram id and let go only past 10,000 users: after
+    /forget ("I deleted everything I held about you") the parent's id stayed in memory for good."""
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread", user=PARENT)
+        await bot.ask("/forget", user=PARENT)
+        flood = bot.app.bot_data[KEY].flood
+        assert PARENT in flood._seen  # still counting this minute's messages: a flood stays limited
+        assert flood.allow(OTHER_PARENT, now=time.monotonic() + 121)  # two minutes on, anyone writes
+        assert PARENT not in flood._seen
+        assert PARENT not in flood._warned
+        await bot.ask("recipe for banana bread", user=PARENT)
+        assert PARENT in flood._seen
+        flood.clock = lambda: time.monotonic() + 121  # nobody writes again for two minutes ...
+        assert bot.app.job_queue is not None
+        [job] = bot.app.job_queue.get_jobs_by_name("context")
+        await job.run(bot.app)  # ... and the bot's minute job lets go all the same
+        assert PARENT not in flood._seen

@@ -89,8 +89,10 @@ async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def context_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Delete follow-up context older than 10 minutes, even for chats that never write again."""
+    """Delete follow-up context older than 10 minutes, and idle users' flood windows (raw ids), even for
+    chats that never write again."""
     context.application.bot_data[KEY].conversations.sweep()
+    context.application.bot_data[KEY].flood.sweep()
 
 
 def _reload_on_hup(live: LiveFAQ) -> None:
