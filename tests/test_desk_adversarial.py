@@ -138,7 +138,8 @@ async def test_privacy_answer_says_forget_leaves_the_volunteer_chat_copy(tmp_pat
         assert bot.api.sent("deleteMessage") == []  # the copy stays in the group
         assert any("banana bread" in t for t in bot.texts(VOLUNTEER_CHAT))
         privacy = (await bot.ask("/privacy", user=PARENT))["text"]
-        assert "/forget cannot delete that copy" in privacy
+        assert "/forget cannot delete them" in privacy
+        assert "volunteers' group" in privacy
 
 
 async def test_info_logs_hold_no_text_nor_ids(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
