@@ -590,7 +590,11 @@ class Store:
             logs = await db.execute("DELETE FROM log WHERE created_at < ?", (cutoff,))
             votes = await db.execute("DELETE FROM feedback WHERE created_at < ?", (cutoff,))
             removed = logs.rowcount + votes.rowcount
-        if removed:
+            # a Reply pressed and never used: the volunteer's raw id goes once it is a day old (it
+            # expired after REPLY_MINUTES; the day leaves time to tell them so if they write)
+            stale = _iso(_now(now) - timedelta(days=1))
+            sessions = await db.execute("DELETE FROM volunteer_session WHERE created_at < ?", (stale,))
+        if removed or sessions.rowcount:
             await self._compact()
         return removed
 

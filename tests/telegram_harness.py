@@ -129,10 +129,13 @@ async def running_bot(
             api_url=api.base_url,
             knowledge_dir=knowledge or SHIPPED,
             db_path=tmp_path / "bot.sqlite3",
-            admins=frozenset({ADMIN}),
-            volunteers=frozenset({VOLUNTEER}),
             volunteer_chat=VOLUNTEER_CHAT,
-            **{"rate_limit": False, **overrides},  # rate_limit=True may be passed to test AIORateLimiter
+            **{  # rate_limit=True may be passed to test AIORateLimiter; staff lists to test removal
+                "rate_limit": False,
+                "admins": frozenset({ADMIN}),
+                "volunteers": frozenset({VOLUNTEER}),
+                **overrides,
+            },
         )
         live = LiveFAQ(settings.knowledge_dir, settings.match)
         store = await Store.open(settings.db_path, b"k" * 32)

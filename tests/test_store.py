@@ -280,6 +280,19 @@ async def test_purge_removes_exactly_the_old_rows(store: Store, db_path: Path) -
     assert await store.purge(30, now=NOW) == 0
 
 
+async def test_purge_drops_a_stale_reply_session_and_its_raw_id(store: Store, db_path: Path) -> None:
+    """A volunteer who pressed Reply and never wrote kept their raw Telegram id in the database for
+    ever (the README says: only while the reply is pending). The daily purge drops sessions a day old."""
+    long_ago = NOW - timedelta(days=40)
+    old = await store.log_question(PARENT, PARENT, "question", reason="unanswered", now=long_ago)
+    fresh = await store.log_question(PARENT, PARENT, "question 2", reason="unanswered", now=NOW)
+    await store.start_reply(42, old, now=NOW - timedelta(days=2))  # expired long ago, item purged below
+    await store.start_reply(43, fresh, now=NOW - timedelta(days=2))  # expired, item still open
+    await store.start_reply(44, fresh, now=NOW - timedelta(minutes=5))  # pending
+    await store.purge(30, now=NOW)
+    assert query(db_path, "SELECT volunteer_id FROM volunteer_session") == [(44,)]
+
+
 async def test_forget_removes_exactly_that_users_rows(store: Store, db_path: Path) -> None:
     mine = [
         await store.log_question(PARENT, PARENT, "zebra crossing question", reason="unanswered"),

@@ -85,6 +85,11 @@ class Auth:
         if token:
             self._sessions.pop(_hash(token), None)
 
+    def forget_user(self, user_id: int) -> None:
+        """/forget: every link and session of this user stops working, and their id leaves memory."""
+        self._links = {h: v for h, v in self._links.items() if v[0] != user_id}
+        self._sessions = {h: s for h, s in self._sessions.items() if s.user_id != user_id}
+
     @staticmethod
     def csrf_ok(session: Session, given: str | None) -> bool:
         return bool(given) and hmac.compare_digest(session.csrf, given or "")

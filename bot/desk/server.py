@@ -27,6 +27,7 @@ from bot.desk import views
 from bot.desk.auth import SESSION_SECONDS, Auth, Session
 from bot.desk.themes import Embed
 from bot.knowledge import KnowledgeError
+from bot.replies import is_number
 from bot.telegram.handover import Handover, dismiss, send_attached_entry, send_volunteer_reply
 from bot.telegram.services import Services
 
@@ -73,6 +74,15 @@ class Desk:
 
     def sign_in_link(self, user_id: int) -> str:
         return f"{self.base_url}/login/{self.auth.issue_link(user_id)}"
+
+    def forget(self, user_id: int) -> None:
+        """After /forget: end the user's sign-ins; drop cached question texts (some were theirs)."""
+        self.auth.forget_user(user_id)
+        self.matches.clear()
+
+    def deleted_rows(self) -> None:
+        """After the retention purge: drop cached question texts (some were purged)."""
+        self.matches.clear()
 
     def role(self, user_id: int) -> str | None:
         settings = self.services.settings  # read now: a removed volunteer loses access at once
@@ -198,7 +208,29 @@ class Page(tornado.web.RequestHandler):
         )
         return ns
 
+    def from_elsewhere(self) -> bool:
+        """A POST a browser sent from another site (Sec-Fetch-Site, or an Origin not the desk's own).
+
+        The CSRF token already guards signed-in forms; this also guards sign-in itself, which has no
+        session yet: another site could otherwise post an insider's own link and sign a colleague's
+        browser into the insider's session. Browsers send Sec-Fetch-Site (Chromium, Firefox, Safari
+        since 2023); clients that send neither header are let through, as before.
+        """
+        if self.request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return True
+        origin = self.request.headers.get("Origin")
+        if origin is None or origin == "null":  # "null": every POST under our Referrer-Policy no-referrer
+            return False
+        own = {_origin(f"{self.request.protocol}://{self.request.host}")}
+        if self.desk.services.settings.desk_url:
+            own.add(_origin(self.desk.services.settings.desk_url))
+        return _origin(origin) not in own
+
     def prepare(self) -> None:
+        if self.request.method == "POST" and self.from_elsewhere():
+            self.set_status(403)
+            self.render("message.html", title="Form expired", text=FORM_EXPIRED)
+            return
         self.session = self.desk.auth.session(self.get_cookie(COOKIE))
         if self.session is not None:
             self.role = self.desk.role(self.session.user_id)
@@ -240,10 +272,24 @@ class Page(tornado.web.RequestHandler):
         n = self.get_query_argument("n", "")
         entry = self.get_query_argument("entry", "")
         return NOTES[key].format(
-            id=n if n.isdigit() else "?",
-            n=n if n.isdigit() else "?",
+            id=n if is_number(n) else "?",
+            n=n if is_number(n) else "?",
             entry=entry if self.desk.services.live.current.kb.get(entry) else "?",
         )
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] as browsers write an Origin: lower case, no default port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 class Static(tornado.web.StaticFileHandler):
@@ -291,6 +337,7 @@ class Login(Page):
             self.set_status(401)
             self.render("signin.html", problem="This sign-in link has expired or has already been used.")
             return
+        self.desk.auth.end(self.get_cookie(COOKIE))  # a browser holds one session: the old one ends
         self.set_cookie(
             COOKIE,
             session_token or "",

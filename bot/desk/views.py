@@ -22,6 +22,7 @@ from bot.desk import charts
 from bot.desk.themes import Embed, Group, LexicalEmbedder, group
 from bot.knowledge import Entry
 from bot.live import Snapshot
+from bot.replies import is_number
 from bot.store import LogItem, LogQuery, Store
 
 PAGE_SIZE = 50
@@ -58,7 +59,7 @@ class QueueFilter:
             newest_first=args.get("order") == "newest",
             since=_day(args.get("since")),
             until=_day(args.get("until")),
-            page=int(page) if page.isdigit() and 0 < len(page) < 7 and int(page) > 0 else 1,
+            page=int(page) if is_number(page) and 0 < len(page) < 7 and int(page) > 0 else 1,
         )
 
     def query_string(self, **changes: object) -> str:
@@ -124,6 +125,17 @@ class MatchCache:
         if len(self._guesses) + len(self._nearest) > self._size:
             self._guesses.clear()
             self._nearest.clear()
+
+    def holds(self, text: str) -> bool:
+        """Is this question text held in memory here?"""
+        in_themes = self.themes is not None and any(i.text == text for t in self.themes[0] for i in t.items)
+        return text in self._guesses or text in self._nearest or in_themes
+
+    def clear(self) -> None:
+        """Drop every cached question text: after /forget or the retention purge deleted some."""
+        self._guesses.clear()
+        self._nearest.clear()
+        self.themes_key = self.themes = None
 
     def guesses(self, snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
         """The matcher's best entries for a question, with their confidence."""
@@ -361,7 +373,7 @@ def parse_ids(values: list[str], limit: int = 500) -> list[int]:
     for value in values:
         for part in value.split(","):
             part = part.strip()
-            if part.isdigit() and len(part) < 13:
+            if is_number(part) and len(part) < 13:
                 out.append(int(part))
     return list(dict.fromkeys(out))[:limit]
 

@@ -83,12 +83,16 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     svc: Services = context.application.bot_data[KEY]
     removed = await svc.store.purge(svc.settings.retention_days)
+    if (desk := context.application.bot_data.get("desk")) is not None:
+        desk.deleted_rows()
     log.info("retention purge removed %d rows", removed)
 
 
 async def context_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Delete follow-up context older than 10 minutes, even for chats that never write again."""
+    """Delete follow-up context older than 10 minutes, and idle users' flood windows (raw ids), even for
+    chats that never write again."""
     context.application.bot_data[KEY].conversations.sweep()
+    context.application.bot_data[KEY].flood.sweep()
 
 
 def _reload_on_hup(live: LiveFAQ) -> None:

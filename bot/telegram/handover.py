@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
+from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
 from bot.knowledge import Entry, KnowledgeBase
@@ -34,6 +35,13 @@ def volunteer_reply(question: str, text: str) -> Reply:
     )
 
 
+def _blocked(log_id: int) -> Handover:
+    """403: the parent blocked the bot (or it left their group). No retry can reach them, so the item
+    stays closed, its chat id already dropped; logged at INFO, as for any update (issue 12, item 17)."""
+    log.info("#%s: the parent's chat refuses the bot (blocked or left); the item is closed", log_id)
+    return Handover.UNREACHABLE
+
+
 async def send_volunteer_reply(bot: ExtBot, store: Store, log_id: int, text: str) -> Handover:
     """Claim item ``log_id`` as answered and send ``text`` to the parent who asked it."""
     claim = await store.claim(log_id, "answered")
@@ -43,6 +51,8 @@ async def send_volunteer_reply(bot: ExtBot, store: Store, log_id: int, text: str
         return Handover.UNREACHABLE
     try:
         await send_reply(bot, claim.chat_id, volunteer_reply(claim.item.text, text))
+    except Forbidden:
+        return _blocked(log_id)
     except Exception:
         log.warning("could not deliver the volunteer reply to #%s; it is open again", log_id, exc_info=True)
         await store.unclaim(claim)
@@ -63,6 +73,8 @@ async def send_attached_entry(
         header = Reply(f"A volunteer found an answer to your question: <i>{escape(claim.item.text)}</i>")
         await send_reply(bot, claim.chat_id, header)
         await send_reply(bot, claim.chat_id, render_entry(entry, kb))
+    except Forbidden:
+        return _blocked(log_id)
     except Exception:
         log.warning("could not deliver the attached answer to #%s; it is open again", log_id, exc_info=True)
         await store.unclaim(claim)

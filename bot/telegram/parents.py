@@ -9,6 +9,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.conversation import ascii_digits, chat_key, understand
+from bot.desk.command import DESK_KEY
 from bot.matcher import Outcome
 from bot.replies import (
     Button,
@@ -120,6 +121,8 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     services(context).conversations.forget_user(user.id)  # the follow-up context, in memory
     forgotten = await services(context).store.forget(user.id)
+    if (desk := context.application.bot_data.get(DESK_KEY)) is not None:
+        desk.forget(user.id)  # their desk sign-ins, and the desk's in-memory copies of question text
     removed = forgotten.removed
     noun = "record" if removed == 1 else "records"
     await send_reply(

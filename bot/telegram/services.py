@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telegram.ext import ContextTypes
@@ -19,13 +20,15 @@ KEY = "services"
 class FloodGuard:
     """Per-user sliding-window limit: at most ``per_minute`` messages a minute from one user."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
+        self.clock = clock
         self._seen: dict[int, deque[float]] = {}
         self._warned: set[int] = set()
+        self._swept = clock()
 
     def allow(self, user_id: int, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         window = self._seen.setdefault(user_id, deque())
         while window and now - window[0] > 60.0:
             window.popleft()
@@ -33,10 +36,18 @@ class FloodGuard:
             return False
         window.append(now)
         self._warned.discard(user_id)
-        if len(self._seen) > 10000:  # forget idle users so memory stays bounded
-            for uid in [u for u, w in self._seen.items() if not w or now - w[-1] > 60.0]:
-                del self._seen[uid]
+        if len(self._seen) > 10000 or now - self._swept > 60.0:
+            self.sweep(now)
         return True
+
+    def sweep(self, now: float | None = None) -> None:
+        """Let go of the raw ids of users idle for a minute (memory stays bounded; the bot also calls
+        this every minute, so an id is held at most two minutes after its user's last message)."""
+        now = self.clock() if now is None else now
+        self._swept = now
+        for uid in [u for u, w in self._seen.items() if not w or now - w[-1] > 60.0]:
+            del self._seen[uid]
+            self._warned.discard(uid)
 
     def first_refusal(self, user_id: int) -> bool:
         """True the first time a user is refused in a burst, so the polite note is sent once."""
