@@ -10,10 +10,11 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 
+from bot.config import ConfigError, Settings, load_settings
 from bot.conversation import ConversationMemory, Turn, understand
 from bot.knowledge import KnowledgeError, load_knowledge
 from bot.live import Snapshot, build
-from bot.matcher import MatchSettings, Outcome
+from bot.matcher import Outcome
 from bot.replies import (
     Reply,
     is_number,
@@ -27,14 +28,19 @@ from bot.replies import (
 )
 
 
-def _knowledge_dir(arg: str | None) -> str | None:
-    return arg or os.environ.get("FAQBOT_KNOWLEDGE") or None
-
-
-def _load(arg: str | None, settings: MatchSettings | None = None) -> Snapshot:
-    """Load the FAQ or exit 1 with every error, one ``file:line: reason`` per line."""
+def _settings_or_exit() -> Settings:
+    """The settings, or exit 2 with every configuration problem listed (no command swallows them)."""
     try:
-        return build(_knowledge_dir(arg), settings)
+        return load_settings()
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _load(arg: str | None, settings: Settings) -> Snapshot:
+    """Load the FAQ (``arg``, else FAQBOT_KNOWLEDGE, else the shipped one) or exit 1 with every error."""
+    try:
+        return build(arg or settings.knowledge_dir, settings.match)
     except KnowledgeError as exc:
         print("The knowledge base is invalid:", file=sys.stderr)
         for err in exc.errors:
@@ -42,20 +48,11 @@ def _load(arg: str | None, settings: MatchSettings | None = None) -> Snapshot:
         raise SystemExit(1) from None
 
 
-def _match_settings() -> MatchSettings:
-    from bot.config import ConfigError, load_settings
-
-    try:
-        return load_settings().match
-    except ConfigError:
-        return MatchSettings()  # only the thresholds matter here; `run` reports config problems
-
-
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    directory = _knowledge_dir(args.directory)
+    directory = args.directory or _settings_or_exit().knowledge_dir
     try:
         kb = load_knowledge(directory)
     except KnowledgeError as exc:
@@ -93,7 +90,7 @@ def _render_turn(turn: Turn, snap: Snapshot) -> Reply:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    snap = _load(args.knowledge, _match_settings())
+    snap = _load(args.knowledge, _settings_or_exit())
     question = " ".join(args.question)
     turn = understand(snap, question)
     match = turn.match
@@ -120,7 +117,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     if not args.json:
         print("faqbot match: only --json output is supported (see faqbot match --help)", file=sys.stderr)
         return 2
-    snap = _load(args.knowledge, _match_settings())
+    snap = _load(args.knowledge, _settings_or_exit())
     stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline=None, closefd=False)  # noqa: SIM115
     out = sys.stdout
     for line in stdin:
@@ -138,7 +135,7 @@ CHAT_KEY = (0, 0)  # the terminal is one chat with one person
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    snap = _load(args.knowledge, _match_settings())
+    snap = _load(args.knowledge, _settings_or_exit())
     kb = snap.kb
     print(f"faqbot chat: {len(kb)} answers loaded. {CHAT_HELP}\n")
     options: list[tuple[str, str]] = []
@@ -202,16 +199,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- log and reload
-
-
-def _settings_or_exit():  # type: ignore[no-untyped-def]
-    from bot.config import ConfigError, load_settings
-
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        print(exc.report(), file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -490,8 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:
