@@ -328,8 +328,8 @@ def split_html(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
             queue.appendleft(piece)
         else:  # nothing visible yet and the piece alone does not fit: a very long word
             room = max(1, limit - size - utf16_len(_closing(stack)))
-            head, tail = _cut(piece, room)
-            emit([*current, head], stack)
+            cut, tail = _cut(piece, room)
+            emit([*current, cut], stack)
             restart(stack)
             if tail:
                 queue.appendleft(tail)

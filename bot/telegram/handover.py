@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from telegram.ext import ExtBot
+from telegram import Bot
 
 from bot.knowledge import Entry, KnowledgeBase
 from bot.replies import Reply, escape, render_entry
@@ -34,7 +34,7 @@ def volunteer_reply(question: str, text: str) -> Reply:
     )
 
 
-async def send_volunteer_reply(bot: ExtBot, store: Store, log_id: int, text: str) -> Handover:
+async def send_volunteer_reply(bot: Bot, store: Store, log_id: int, text: str) -> Handover:
     """Claim item ``log_id`` as answered and send ``text`` to the parent who asked it."""
     claim = await store.claim(log_id, "answered")
     if claim is None:
@@ -51,7 +51,7 @@ async def send_volunteer_reply(bot: ExtBot, store: Store, log_id: int, text: str
 
 
 async def send_attached_entry(
-    bot: ExtBot, store: Store, log_id: int, entry: Entry, kb: KnowledgeBase
+    bot: Bot, store: Store, log_id: int, entry: Entry, kb: KnowledgeBase
 ) -> Handover:
     """Claim item ``log_id`` as attached to ``entry`` (a new phrasing for it); send the parent its answer."""
     claim = await store.claim(log_id, "attached", attached_entry=entry.id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from bot.conversation import ascii_digits, chat_key, understand
 from bot.matcher import Outcome
@@ -22,7 +22,7 @@ from bot.replies import (
     render_sections,
 )
 from bot.telegram.send import edit_reply, send_reply
-from bot.telegram.services import Services, services
+from bot.telegram.services import Context, Services, services
 from bot.telegram.volunteers import (
     UNKNOWN_COMMAND,
     handle_volunteer_message,
@@ -53,24 +53,38 @@ SLOW_DOWN = "You're sending messages very quickly. Please wait a minute, then as
 STALE = "Sorry, that button is out of date. Please type your question again, or tap Topics."
 
 
-def _question_text(message: Message, bot_username: str | None) -> str | None:
-    """The question in a message; in groups only when the bot is addressed (mention or reply)."""
+def _question_text(message: Message, bot_id: int, bot_username: str | None) -> str | None:
+    """The question in a message; in groups only when the bot is addressed (mention or reply).
+
+    Mentions come from the message's entities (``@name`` or a text mention of the bot's user), whose
+    offsets are UTF-16 code units: searching the lower-cased text instead breaks on characters whose
+    lower case is longer ("İ"). A reply to the bot is recognised by the bot's user id.
+    """
     text = message.text or ""
     if message.chat.type == ChatType.PRIVATE:
         return text
-    mention = f"@{bot_username}" if bot_username else None
-    replied_to_bot = (
-        message.reply_to_message is not None
-        and message.reply_to_message.from_user is not None
-        and message.reply_to_message.from_user.username == bot_username
-    )
-    if mention and mention.lower() in text.lower():
-        start = text.lower().index(mention.lower())
-        return (text[:start] + text[start + len(mention) :]).strip()
+    handle = f"@{bot_username}".casefold() if bot_username else None
+    mentions = message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
+    spans = [
+        (entity.offset, entity.offset + entity.length)
+        for entity, value in mentions.items()
+        if (entity.type == MessageEntity.MENTION and handle is not None and value.casefold() == handle)
+        or (entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id)
+    ]
+    if spans:
+        units = text.encode("utf-16-le")
+        kept, at = [], 0
+        for start, end in sorted(spans):
+            kept.append(units[2 * at : 2 * start])
+            at = end
+        kept.append(units[2 * at :])
+        return " ".join(part.decode("utf-16-le").strip() for part in kept if part.strip()).strip()
+    reply = message.reply_to_message
+    replied_to_bot = reply is not None and reply.from_user is not None and reply.from_user.id == bot_id
     return text if replied_to_bot else None
 
 
-async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def flood_gate(update: Update, context: Context) -> None:
     """Runs before every handler: a user over the per-minute limit is told once, then ignored.
 
     Volunteers and admins are exempt. Stopping here keeps a flood out of the log and the queue.
@@ -86,35 +100,35 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     raise ApplicationHandlerStop
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
             context.bot, update.effective_chat.id, Reply(WELCOME, ((Button("📚 Topics", "topics"),),))
         )
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
             context.bot, update.effective_chat.id, Reply(HELP, ((Button("📚 Topics", "topics"),),))
         )
 
 
-async def topics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def topics(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
             context.bot, update.effective_chat.id, render_sections(services(context).live.current.kb)
         )
 
 
-async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def privacy(update: Update, context: Context) -> None:
     kb = services(context).live.current.kb
     entry = kb.get("bot-privacy")
     if update.effective_chat and entry:
         await send_reply(context.bot, update.effective_chat.id, render_entry(entry, kb))
 
 
-async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def forget(update: Update, context: Context) -> None:
     user, chat = update.effective_user, update.effective_chat
     if not user or not chat:
         return
@@ -130,7 +144,7 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await tell_cancelled(context, forgotten.cancelled)
 
 
-async def volunteer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def volunteer_command(update: Update, context: Context) -> None:
     """``/volunteer <question>`` logs the question for a person to answer."""
     message, user = update.effective_message, update.effective_user
     if not message or not user:
@@ -157,7 +171,7 @@ async def volunteer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     )
 
 
-async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def question(update: Update, context: Context) -> None:
     """A free-text message: answer it, offer suggestions, or log it for volunteers."""
     message, user = update.effective_message, update.effective_user
     if not message or not user or message.text is None:
@@ -165,7 +179,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     if message.chat.type == ChatType.PRIVATE and await handle_volunteer_message(update, context):
         return
-    text = _question_text(message, context.bot.username)
+    text = _question_text(message, context.bot.id, context.bot.username)
     if text is None:
         return
     snap = svc.live.current  # one snapshot for the whole reply
@@ -191,19 +205,19 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send_reply(context.bot, message.chat_id, reply, reply_to=message.message_id)
 
 
-async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def non_text(update: Update, context: Context) -> None:
     message = update.effective_message
     if message and message.chat.type == ChatType.PRIVATE:
         await send_reply(context.bot, message.chat_id, Reply(TEXT_ONLY))
 
 
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_command(update: Update, context: Context) -> None:
     message = update.effective_message
     if message and message.chat.type == ChatType.PRIVATE:
         await send_reply(context.bot, message.chat_id, Reply(UNKNOWN_COMMAND))
 
 
-async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def button(update: Update, context: Context) -> None:
     """Parents' inline buttons: open an entry, its "More detail" or a section, feedback, "None of these"."""
     query = update.callback_query
     if query is None or query.data is None or query.from_user is None:
@@ -322,7 +336,11 @@ def _asker(message: Message | None, presser: int) -> int:
     return presser
 
 
-async def _drop_feedback_buttons(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+def _is_feedback(data: str) -> bool:
+    return data.startswith("fb:") or data == "none"
+
+
+async def _drop_feedback_buttons(context: Context, message: Message) -> None:
     """Remove the feedback (or "None of these") row after it was used, so it is not pressed twice."""
     markup = message.reply_markup
     if markup is None:
@@ -330,7 +348,7 @@ async def _drop_feedback_buttons(context: ContextTypes.DEFAULT_TYPE, message: Me
     rows = [
         row
         for row in markup.inline_keyboard
-        if not any((b.callback_data or "").startswith("fb:") or b.callback_data == "none" for b in row)
+        if not any(isinstance(b.callback_data, str) and _is_feedback(b.callback_data) for b in row)
     ]
     try:
         await context.bot.edit_message_reply_markup(

@@ -10,20 +10,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeAlias
 
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden
-from telegram.ext import ContextTypes
 
 from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.replies import Button, Reply, escape, is_number, label
 from bot.store import REPLY_MINUTES, LogItem
 from bot.telegram.handover import Handover, dismiss, send_attached_entry, send_volunteer_reply
 from bot.telegram.send import edit_reply, send_reply
-from bot.telegram.services import services
+from bot.telegram.services import Context, services
 
 log = logging.getLogger(__name__)
 PAGE = 5
@@ -35,7 +34,7 @@ CANT_WRITE_TO_YOU = (
 GONE = "This question is gone: the parent deleted it with /forget, or it passed the retention period."
 
 
-async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
+async def _refuse(update: Update, context: Context, what: str) -> None:
     user = update.effective_user
     log.warning("refused %s for unauthorised user (update %s)", what, update.update_id)
     if update.callback_query:
@@ -47,17 +46,17 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str)
         await send_reply(context.bot, chat.id, Reply(UNKNOWN_COMMAND))
 
 
-def _is_volunteer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _is_volunteer(update: Update, context: Context) -> bool:
     user = update.effective_user
     return services(context).settings.is_volunteer(user.id if user else None)
 
 
-def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _is_admin(update: Update, context: Context) -> bool:
     user = update.effective_user
     return services(context).settings.is_admin(user.id if user else None)
 
 
-def _staff_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _staff_place(update: Update, context: Context) -> bool:
     """Staff commands and buttons work only in a private chat or in FAQBOT_VOLUNTEER_CHAT, so parents'
     questions are never posted to some other group a volunteer happens to be in."""
     chat = update.effective_chat
@@ -66,24 +65,23 @@ def _staff_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return chat.type == ChatType.PRIVATE or chat.id == services(context).settings.volunteer_chat
 
 
-Handler = Callable[..., Awaitable[None]]
+P = ParamSpec("P")
+Handler: TypeAlias = Callable[Concatenate[Update, Context, P], Coroutine[Any, Any, None]]
 
 
 def staff_only(
-    allowed: Callable[[Update, ContextTypes.DEFAULT_TYPE], bool], what: str
-) -> Callable[[Handler], Handler]:
+    allowed: Callable[[Update, Context], bool], what: str
+) -> Callable[[Handler[P]], Handler[P]]:
     """Run the handler only for configured staff; anyone else gets the unknown-command reply."""
 
-    def wrap(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def guarded(
-            update: Update, context: ContextTypes.DEFAULT_TYPE, *args: Any, **kwargs: Any
-        ) -> None:
+    def wrap(handler: Handler[P]) -> Handler[P]:
+        async def guarded(update: Update, context: Context, /, *args: P.args, **kwargs: P.kwargs) -> None:
             if not allowed(update, context) or not _staff_place(update, context):
                 await _refuse(update, context, what)
                 return
             await handler(update, context, *args, **kwargs)
 
+        functools.update_wrapper(guarded, handler)
         return guarded
 
     return wrap
@@ -128,7 +126,7 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> None:
+async def notify_volunteers(context: Context, log_id: int) -> None:
     """Post a newly logged question to the volunteer chat, when one is configured."""
     svc = services(context)
     chat = svc.settings.volunteer_chat
@@ -147,7 +145,7 @@ async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> 
 
 
 @staff_only(_is_volunteer, "/queue")
-async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int = 0) -> None:
+async def queue(update: Update, context: Context, offset: int = 0) -> None:
     chat = update.effective_chat
     if chat is None:
         return
@@ -171,7 +169,7 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int 
 
 
 @staff_only(_is_volunteer, "a volunteer button")
-async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def queue_button(update: Update, context: Context) -> None:
     """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (pages ``q:a:ID:PAGE``, then ``q:e:ID:ENTRY``),
     ``q:d:ID`` dismiss, ``q:m:OFFSET`` next page."""
     query = update.callback_query
@@ -258,7 +256,7 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer("That button is not valid.", show_alert=True)
 
 
-async def handle_volunteer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def handle_volunteer_message(update: Update, context: Context) -> bool:
     """If a volunteer has a reply pending, deliver this message to the parent. True when handled."""
     user, message = update.effective_user, update.effective_message
     if not user or not message or not message.text or not _is_volunteer(update, context):
@@ -299,7 +297,7 @@ HANDOVER_NOTES = {
 }
 
 
-async def tell_cancelled(context: ContextTypes.DEFAULT_TYPE, cancelled: tuple[tuple[int, int], ...]) -> None:
+async def tell_cancelled(context: Context, cancelled: tuple[tuple[int, int], ...]) -> None:
     """Tell volunteers that /forget deleted the question they were replying to."""
     for volunteer_id, item in cancelled:
         try:
@@ -316,7 +314,7 @@ async def tell_cancelled(context: ContextTypes.DEFAULT_TYPE, cancelled: tuple[tu
 
 
 @staff_only(_is_volunteer, "/cancel")
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel(update: Update, context: Context) -> None:
     user, chat = update.effective_user, update.effective_chat
     if not user or not chat:
         return
@@ -328,7 +326,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 @staff_only(_is_admin, "/reload")
-async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reload_command(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if chat is None:
         return
@@ -336,7 +334,7 @@ async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await send_reply(context.bot, chat.id, Reply(escape(text)))
 
 
-async def reload_text(context: ContextTypes.DEFAULT_TYPE) -> str:
+async def reload_text(context: Context) -> str:
     """Reload the FAQ off the event loop; a broken FAQ leaves the old one live."""
     live = services(context).live
     try:
@@ -349,7 +347,7 @@ async def reload_text(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 
 @staff_only(_is_admin, "/stats")
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if chat is None:
         return
