@@ -9,7 +9,9 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from bot.callbacks import Callback, Feedback, MoreDetail, NoneOfThese, OpenEntry, OpenSection, Topics
 from bot.config import ConfigError, Settings, load_settings
 from bot.conversation import ConversationMemory, Turn, understand
 from bot.knowledge import KnowledgeError, load_knowledge
@@ -26,6 +28,9 @@ from bot.replies import (
     render_sections,
     to_plain,
 )
+
+if TYPE_CHECKING:  # the store (and aiosqlite) is imported only by the commands that use it
+    from bot.store import LogItem, Store
 
 
 def _settings_or_exit() -> Settings:
@@ -68,14 +73,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_reply(reply: Reply, numbered: bool = False) -> list[tuple[str, str]]:
-    """Print a reply as terminal text; return the buttons as (action, arg) in the numbered order."""
+def _print_reply(reply: Reply, numbered: bool = False) -> list[Callback]:
+    """Print a reply as terminal text; return what its buttons do, in the numbered order."""
     print(to_plain(reply.html))
-    options: list[tuple[str, str]] = []
+    options: list[Callback] = []
     for row in reply.buttons:
         for button in row:
             if numbered:
-                options.append((button.action, button.arg))
+                options.append(button.press)
                 print(f"  [{len(options)}] {button.label}")
             else:
                 print(f"  • {button.label}")
@@ -138,7 +143,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     snap = _load(args.knowledge, _settings_or_exit())
     kb = snap.kb
     print(f"faqbot chat: {len(kb)} answers loaded. {CHAT_HELP}\n")
-    options: list[tuple[str, str]] = []
+    options: list[Callback] = []
     memory = ConversationMemory()  # follow-ups work as in Telegram
     while True:
         try:
@@ -161,8 +166,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if text in ("/topics", "/start"):
             reply = render_sections(kb)
         elif is_number(text) and 1 <= int(text) <= len(options):
-            action, arg = options[int(text) - 1]
-            reply = _press(snap, action, arg)
+            reply = _press(snap, options[int(text) - 1])
         else:
             last = memory.last(CHAT_KEY)
             reply = _render_turn(understand(snap, text, kb.get(last) if last else None), snap)
@@ -173,20 +177,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print()
 
 
-def _press(snap: Snapshot, action: str, arg: str) -> Reply | None:
+def _press(snap: Snapshot, press: Callback) -> Reply | None:
+    """What pressing a button does in chat mode (the same buttons as in Telegram; nothing is stored)."""
     kb = snap.kb
-    if action == "a" and (entry := kb.get(arg)):
+    if isinstance(press, OpenEntry) and (entry := kb.get(press.entry_id)):
         return render_entry(entry, kb)
-    if action == "more" and (entry := kb.get(arg)):
+    if isinstance(press, MoreDetail) and (entry := kb.get(press.entry_id)):
         return render_detail(entry)
-    if action == "sec":
-        return render_section(kb, arg)
-    if action == "topics":
+    if isinstance(press, OpenSection):
+        return render_section(kb, press.slug)
+    if isinstance(press, Topics):
         return render_sections(kb)
-    if action == "fb":
+    if isinstance(press, Feedback):
         print("Thank you for the feedback.")
         return None
-    if action == "none":
+    if isinstance(press, NoneOfThese):
         print("In the Telegram bot this passes your question to a volunteer; chat mode stores nothing.")
         return None
     return None
@@ -283,7 +288,7 @@ def _table(rows: list[list[str]], headers: list[str], width: int = 110) -> str:
     return "\n".join([line(headers), line(["-" * c for c in cols]), *(line(r) for r in rows)])
 
 
-async def _existing_item(store, item_id: int):  # type: ignore[no-untyped-def]
+async def _existing_item(store: Store, item_id: int) -> LogItem | None:
     """The log item ``item_id``, or None after telling the user there is no such item."""
     item = await store.get_log(item_id)
     if item is None:
@@ -291,7 +296,7 @@ async def _existing_item(store, item_id: int):  # type: ignore[no-untyped-def]
     return item
 
 
-async def _log_action(args: argparse.Namespace, store, retention_days: int) -> int:  # type: ignore[no-untyped-def]
+async def _log_action(args: argparse.Namespace, store: Store, retention_days: int) -> int:
     if args.action == "reset-key":
         print("Done: the personal rows are deleted and the current key is now the database's key.")
         return 0

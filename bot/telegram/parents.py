@@ -8,10 +8,11 @@ from telegram import InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
+from bot.callbacks import Feedback, MoreDetail, NoneOfThese, OpenEntry, OpenSection, Topics, decode
 from bot.conversation import ascii_digits, chat_key, understand
 from bot.matcher import Outcome
 from bot.replies import (
-    Button,
+    TOPICS,
     Reply,
     escape,
     render_detail,
@@ -103,14 +104,14 @@ async def flood_gate(update: Update, context: Context) -> None:
 async def start(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
-            context.bot, update.effective_chat.id, Reply(WELCOME, ((Button("📚 Topics", "topics"),),))
+            context.bot, update.effective_chat.id, Reply(WELCOME, ((TOPICS,),))
         )
 
 
 async def help_command(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
-            context.bot, update.effective_chat.id, Reply(HELP, ((Button("📚 Topics", "topics"),),))
+            context.bot, update.effective_chat.id, Reply(HELP, ((TOPICS,),))
         )
 
 
@@ -225,11 +226,11 @@ async def button(update: Update, context: Context) -> None:
     svc = services(context)
     snap = svc.live.current
     kb = snap.kb
-    action, _, arg = query.data.partition(":")
+    press = decode(query.data)
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat_id if message else query.from_user.id
-    if action == "a":
-        entry = kb.get(arg)
+    if isinstance(press, OpenEntry):
+        entry = kb.get(press.entry_id)
         if entry is None:
             await query.answer(STALE, show_alert=True)
             return
@@ -237,36 +238,36 @@ async def button(update: Update, context: Context) -> None:
         await _count_answer(svc, entry.id)
         svc.conversations.remember(chat_key(chat_id, query.from_user.id), entry.id)
         await send_reply(context.bot, chat_id, render_entry(entry, kb))
-    elif action == "more":
-        found = kb.get(arg)
+    elif isinstance(press, MoreDetail):
+        found = kb.get(press.entry_id)
         detail = render_detail(found) if found else None
         if detail is None:
             await query.answer(STALE, show_alert=True)
             return
         await query.answer()
         await send_reply(context.bot, chat_id, detail)
-    elif action == "topics":
+    elif isinstance(press, Topics):
         await query.answer()
         if message:
             await edit_reply(context.bot, message, render_sections(kb))
-    elif action == "sec":
-        reply = render_section(kb, arg)
+    elif isinstance(press, OpenSection):
+        reply = render_section(kb, press.slug)
         if reply is None:
             await query.answer(STALE, show_alert=True)
             return
         await query.answer()
         if message:
             await edit_reply(context.bot, message, reply)
-    elif action == "fb":
-        vote, _, entry_id = arg.partition(":")
-        if vote not in ("up", "dn") or kb.get(entry_id) is None:
+    elif isinstance(press, Feedback):
+        entry_id = press.entry_id
+        if kb.get(entry_id) is None:
             await query.answer(STALE, show_alert=True)
             return
         try:
-            await svc.store.add_feedback(query.from_user.id, entry_id, vote == "up")
+            await svc.store.add_feedback(query.from_user.id, entry_id, press.helpful)
         except Exception:  # a lost vote must not cost the parent the thank-you or the follow-up
             log.warning("could not record feedback on %s", entry_id, exc_info=True)
-        if vote == "up":
+        if press.helpful:
             await query.answer("Thank you for the feedback!")
         else:
             asked = _original_question(message)
@@ -282,7 +283,7 @@ async def button(update: Update, context: Context) -> None:
             await query.answer("Thank you. I've passed this to a volunteer so the answer can be improved.")
         if message:
             await _drop_feedback_buttons(context, message)
-    elif action == "none":
+    elif isinstance(press, NoneOfThese):
         asked = _original_question(message)
         if not asked:
             await query.answer("Please type your question again and I'll pass it on.", show_alert=True)
@@ -303,7 +304,7 @@ async def button(update: Update, context: Context) -> None:
             chat_id,
             Reply(
                 f"Thank you. I've passed your question to the volunteers: <i>{escape(asked)}</i>",
-                ((Button("📚 Topics", "topics"),),),
+                ((TOPICS,),),
             ),
         )
         if message:
@@ -337,7 +338,7 @@ def _asker(message: Message | None, presser: int) -> int:
 
 
 def _is_feedback(data: str) -> bool:
-    return data.startswith("fb:") or data == "none"
+    return isinstance(decode(data), Feedback | NoneOfThese)
 
 
 async def _drop_feedback_buttons(context: Context, message: Message) -> None:

@@ -17,8 +17,17 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden
 
+from bot.callbacks import (
+    QueueAttach,
+    QueueAttachEntry,
+    QueueDismiss,
+    QueueMore,
+    QueueReply,
+    VolunteerButton,
+    decode,
+)
 from bot.knowledge import KnowledgeBase, KnowledgeError
-from bot.replies import Button, Reply, escape, is_number, label
+from bot.replies import Button, Reply, escape, label
 from bot.store import REPLY_MINUTES, LogItem
 from bot.telegram.handover import Handover, dismiss, send_attached_entry, send_volunteer_reply
 from bot.telegram.send import edit_reply, send_reply
@@ -96,9 +105,9 @@ def _item_reply(item: LogItem) -> Reply:
     )
     buttons = (
         (
-            Button("💬 Reply", "q", f"r:{item.id}"),
-            Button("📎 Attach", "q", f"a:{item.id}"),
-            Button("🗑 Dismiss", "q", f"d:{item.id}"),
+            Button("💬 Reply", QueueReply(item.id)),
+            Button("📎 Attach", QueueAttach(item.id)),
+            Button("🗑 Dismiss", QueueDismiss(item.id)),
         ),
     )
     return Reply(text, buttons)
@@ -112,9 +121,11 @@ def _attach_picker(item_id: int, kb: KnowledgeBase, page: int) -> Reply | None:
     if not 0 <= page < pages:
         return None
     shown = entries[page * ATTACH_PAGE : (page + 1) * ATTACH_PAGE]
-    rows: list[tuple[Button, ...]] = [(Button(label(e.question), "q", f"e:{item_id}:{e.id}"),) for e in shown]
-    nav = [Button("◀ Prev", "q", f"a:{item_id}:{page - 1}")] if page > 0 else []
-    nav += [Button("Next ▶", "q", f"a:{item_id}:{page + 1}")] if page + 1 < pages else []
+    rows: list[tuple[Button, ...]] = [
+        (Button(label(e.question), QueueAttachEntry(item_id, e.id)),) for e in shown
+    ]
+    nav = [Button("◀ Prev", QueueAttach(item_id, page - 1))] if page > 0 else []
+    nav += [Button("Next ▶", QueueAttach(item_id, page + 1))] if page + 1 < pages else []
     if nav:
         rows.append(tuple(nav))
     where = f" (page {page + 1} of {pages})" if pages > 1 else ""
@@ -164,7 +175,7 @@ async def queue(update: Update, context: Context, offset: int = 0) -> None:
         await send_reply(context.bot, chat.id, _item_reply(item))
     if offset + len(items) < total:
         await send_reply(
-            context.bot, chat.id, Reply("More:", ((Button("Next ▶", "q", f"m:{offset + PAGE}"),),))
+            context.bot, chat.id, Reply("More:", ((Button("Next ▶", QueueMore(offset + PAGE)),),))
         )
 
 
@@ -176,17 +187,15 @@ async def queue_button(update: Update, context: Context) -> None:
     if query is None or query.data is None:
         return
     svc = services(context)
-    parts = query.data.split(":")
-    kind = parts[1] if len(parts) > 1 else ""
-    number = parts[2] if len(parts) > 2 else ""
-    if not is_number(number) or len(number) > 12:
+    press = decode(query.data)
+    if not isinstance(press, VolunteerButton):
         await query.answer("That button is not valid.", show_alert=True)
         return
-    if kind == "m":
+    if isinstance(press, QueueMore):
         await query.answer()
-        await queue(update, context, offset=int(number))
+        await queue(update, context, offset=press.offset)
         return
-    item = await svc.store.get_log(int(number))
+    item = await svc.store.get_log(press.item_id)
     message = query.message if isinstance(query.message, Message) else None
     if item is None:
         await query.answer(GONE, show_alert=True)
@@ -195,7 +204,7 @@ async def queue_button(update: Update, context: Context) -> None:
         await query.answer("That question is no longer open.", show_alert=True)
         return
     kb = svc.live.current.kb
-    if kind == "r":
+    if isinstance(press, QueueReply):
         chat_id = await svc.store.delivery_chat(item.id)
         if chat_id is None:
             await query.answer("The parent of that question can no longer be reached.", show_alert=True)
@@ -217,20 +226,20 @@ async def queue_button(update: Update, context: Context) -> None:
             await query.answer(CANT_WRITE_TO_YOU, show_alert=True)
             return
         await query.answer()
-    elif kind == "a" and message and len(parts) == 3:
+    elif isinstance(press, QueueAttach) and message and press.page is None:
         await query.answer()
         picker = _attach_picker(item.id, kb, 0)
         assert picker is not None  # page 0 always exists
         await send_reply(context.bot, message.chat_id, picker)
-    elif kind == "a" and message and len(parts) == 4 and is_number(parts[3]) and len(parts[3]) <= 4:
-        picker = _attach_picker(item.id, kb, int(parts[3]))
+    elif isinstance(press, QueueAttach) and message and press.page is not None:
+        picker = _attach_picker(item.id, kb, press.page)
         if picker is None:
             await query.answer("That button is not valid.", show_alert=True)
             return
         await query.answer()
         await edit_reply(context.bot, message, picker)
-    elif kind == "e" and len(parts) == 4:
-        entry = kb.get(parts[3])
+    elif isinstance(press, QueueAttachEntry):
+        entry = kb.get(press.entry_id)
         if entry is None:
             await query.answer("That answer no longer exists.", show_alert=True)
             return
@@ -245,7 +254,7 @@ async def queue_button(update: Update, context: Context) -> None:
             await edit_reply(
                 context.bot, message, Reply(f"#{item.id} attached to <b>{escape(entry.id)}</b>.")
             )
-    elif kind == "d":
+    elif isinstance(press, QueueDismiss):
         if not await dismiss(svc.store, item.id):
             await query.answer("That question is no longer open.", show_alert=True)
             return
