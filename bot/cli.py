@@ -9,11 +9,14 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from bot.callbacks import Callback, Feedback, MoreDetail, NoneOfThese, OpenEntry, OpenSection, Topics
+from bot.config import ConfigError, Settings, load_settings
 from bot.conversation import ConversationMemory, Turn, understand
 from bot.knowledge import KnowledgeError, load_knowledge
 from bot.live import Snapshot, build
-from bot.matcher import MatchSettings, Outcome
+from bot.matcher import Outcome
 from bot.replies import (
     Reply,
     is_number,
@@ -26,15 +29,23 @@ from bot.replies import (
     to_plain,
 )
 
+if TYPE_CHECKING:  # the store (and aiosqlite) is imported only by the commands that use it
+    from bot.store import LogItem, Store
 
-def _knowledge_dir(arg: str | None) -> str | None:
-    return arg or os.environ.get("FAQBOT_KNOWLEDGE") or None
 
-
-def _load(arg: str | None, settings: MatchSettings | None = None) -> Snapshot:
-    """Load the FAQ or exit 1 with every error, one ``file:line: reason`` per line."""
+def _settings_or_exit() -> Settings:
+    """The settings, or exit 2 with every configuration problem listed (no command swallows them)."""
     try:
-        return build(_knowledge_dir(arg), settings)
+        return load_settings()
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _load(arg: str | None, settings: Settings) -> Snapshot:
+    """Load the FAQ (``arg``, else FAQBOT_KNOWLEDGE, else the shipped one) or exit 1 with every error."""
+    try:
+        return build(arg or settings.knowledge_dir, settings.match)
     except KnowledgeError as exc:
         print("The knowledge base is invalid:", file=sys.stderr)
         for err in exc.errors:
@@ -42,20 +53,11 @@ def _load(arg: str | None, settings: MatchSettings | None = None) -> Snapshot:
         raise SystemExit(1) from None
 
 
-def _match_settings() -> MatchSettings:
-    from bot.config import ConfigError, load_settings
-
-    try:
-        return load_settings().match
-    except ConfigError:
-        return MatchSettings()  # only the thresholds matter here; `run` reports config problems
-
-
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    directory = _knowledge_dir(args.directory)
+    directory = args.directory or _settings_or_exit().knowledge_dir
     try:
         kb = load_knowledge(directory)
     except KnowledgeError as exc:
@@ -76,14 +78,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_reply(reply: Reply, numbered: bool = False) -> list[tuple[str, str]]:
-    """Print a reply as terminal text; return the buttons as (action, arg) in the numbered order."""
+def _print_reply(reply: Reply, numbered: bool = False) -> list[Callback]:
+    """Print a reply as terminal text; return what its buttons do, in the numbered order."""
     print(to_plain(reply.html))
-    options: list[tuple[str, str]] = []
+    options: list[Callback] = []
     for row in reply.buttons:
         for button in row:
             if numbered:
-                options.append((button.action, button.arg))
+                options.append(button.press)
                 print(f"  [{len(options)}] {button.label}")
             else:
                 print(f"  • {button.label}")
@@ -98,7 +100,7 @@ def _render_turn(turn: Turn, snap: Snapshot) -> Reply:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    snap = _load(args.knowledge, _match_settings())
+    snap = _load(args.knowledge, _settings_or_exit())
     question = " ".join(args.question)
     turn = understand(snap, question)
     match = turn.match
@@ -125,7 +127,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     if not args.json:
         print("faqbot match: only --json output is supported (see faqbot match --help)", file=sys.stderr)
         return 2
-    snap = _load(args.knowledge, _match_settings())
+    snap = _load(args.knowledge, _settings_or_exit())
     stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline=None, closefd=False)  # noqa: SIM115
     out = sys.stdout
     for line in stdin:
@@ -143,10 +145,10 @@ CHAT_KEY = (0, 0)  # the terminal is one chat with one person
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    snap = _load(args.knowledge, _match_settings())
+    snap = _load(args.knowledge, _settings_or_exit())
     kb = snap.kb
     print(f"faqbot chat: {len(kb)} answers loaded. {CHAT_HELP}\n")
-    options: list[tuple[str, str]] = []
+    options: list[Callback] = []
     memory = ConversationMemory()  # follow-ups work as in Telegram
     while True:
         try:
@@ -169,8 +171,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if text in ("/topics", "/start"):
             reply = render_sections(kb)
         elif is_number(text) and 1 <= int(text) <= len(options):
-            action, arg = options[int(text) - 1]
-            reply = _press(snap, action, arg)
+            reply = _press(snap, options[int(text) - 1])
         else:
             last = memory.last(CHAT_KEY)
             reply = _render_turn(understand(snap, text, kb.get(last) if last else None), snap)
@@ -181,20 +182,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print()
 
 
-def _press(snap: Snapshot, action: str, arg: str) -> Reply | None:
+def _press(snap: Snapshot, press: Callback) -> Reply | None:
+    """What pressing a button does in chat mode (the same buttons as in Telegram; nothing is stored)."""
     kb = snap.kb
-    if action == "a" and (entry := kb.get(arg)):
+    if isinstance(press, OpenEntry) and (entry := kb.get(press.entry_id)):
         return render_entry(entry, kb)
-    if action == "more" and (entry := kb.get(arg)):
+    if isinstance(press, MoreDetail) and (entry := kb.get(press.entry_id)):
         return render_detail(entry)
-    if action == "sec":
-        return render_section(kb, arg)
-    if action == "topics":
+    if isinstance(press, OpenSection):
+        return render_section(kb, press.slug)
+    if isinstance(press, Topics):
         return render_sections(kb)
-    if action == "fb":
+    if isinstance(press, Feedback):
         print("Thank you for the feedback.")
         return None
-    if action == "none":
+    if isinstance(press, NoneOfThese):
         print("In the Telegram bot this passes your question to a volunteer; chat mode stores nothing.")
         return None
     return None
@@ -207,16 +209,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- log and reload
-
-
-def _settings_or_exit():  # type: ignore[no-untyped-def]
-    from bot.config import ConfigError, load_settings
-
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        print(exc.report(), file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -301,7 +293,7 @@ def _table(rows: list[list[str]], headers: list[str], width: int = 110) -> str:
     return "\n".join([line(headers), line(["-" * c for c in cols]), *(line(r) for r in rows)])
 
 
-async def _existing_item(store, item_id: int):  # type: ignore[no-untyped-def]
+async def _existing_item(store: Store, item_id: int) -> LogItem | None:
     """The log item ``item_id``, or None after telling the user there is no such item."""
     item = await store.get_log(item_id)
     if item is None:
@@ -309,7 +301,7 @@ async def _existing_item(store, item_id: int):  # type: ignore[no-untyped-def]
     return item
 
 
-async def _log_action(args: argparse.Namespace, store, retention_days: int) -> int:  # type: ignore[no-untyped-def]
+async def _log_action(args: argparse.Namespace, store: Store, retention_days: int) -> int:
     if args.action == "reset-key":
         print("Done: the personal rows are deleted and the current key is now the database's key.")
         return 0
@@ -495,8 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:

@@ -6,15 +6,17 @@ the whole configuration in one go.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.knowledge import default_knowledge_dir
 from bot.matcher import MatchSettings
 
 DEFAULT_API_URL = "https://api.telegram.org/bot"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_WEBHOOK_SECRET = 16  # Telegram allows 1-256 characters; a short one could be guessed
 
 
@@ -52,6 +54,7 @@ class Settings:
     desk_port: int | None = None
     desk_listen: str = "127.0.0.1"
     desk_url: str | None = None
+    log_level: str = "INFO"
 
     @property
     def key_path(self) -> Path:
@@ -65,27 +68,71 @@ class Settings:
         return user_id is not None and user_id in self.admins
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines of a ``.env`` file (comments, blank lines, ``export`` and quotes allowed)."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+class Environment(BaseSettings):
+    """Every variable the bot reads, as raw strings: the process environment over ``.env``.
+
+    Reading ``.env`` (comments, ``export``, quotes) and the precedence of the real environment over
+    the file are pydantic-settings' job. The checks are ours (:func:`load_settings`), so that every
+    problem is listed at once, one plain sentence each.
+    """
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_file_encoding="utf-8")
+
+    TELEGRAM_BOT_TOKEN: str | None = None
+    FAQBOT_API_URL: str | None = None
+    FAQBOT_KNOWLEDGE: str | None = None
+    FAQBOT_DB: str | None = None
+    FAQBOT_KEY_FILE: str | None = None
+    FAQBOT_ADMINS: str | None = None
+    FAQBOT_VOLUNTEERS: str | None = None
+    FAQBOT_VOLUNTEER_CHAT: str | None = None
+    FAQBOT_WEBHOOK_URL: str | None = None
+    FAQBOT_WEBHOOK_LISTEN: str | None = None
+    FAQBOT_WEBHOOK_PORT: str | None = None
+    FAQBOT_WEBHOOK_SECRET: str | None = None
+    FAQBOT_SECRET: str | None = None
+    FAQBOT_RETENTION_DAYS: str | None = None
+    FAQBOT_RATE_LIMIT: str | None = None
+    FAQBOT_FLOOD_PER_MINUTE: str | None = None
+    FAQBOT_ANSWER_THRESHOLD: str | None = None
+    FAQBOT_SUGGEST_THRESHOLD: str | None = None
+    FAQBOT_MARGIN: str | None = None
+    FAQBOT_DESK_PORT: str | None = None
+    FAQBOT_DESK_LISTEN: str | None = None
+    FAQBOT_DESK_URL: str | None = None
+    FAQBOT_LOG_LEVEL: str | None = None
+
+
+class _GivenEnvironment(Environment):
+    """The same, from a given mapping over ``.env``; ``os.environ`` is not read (tests, tools)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, dotenv_settings)
+
+
+def read_environment(
+    env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+) -> dict[str, str]:
+    """The bot's variables that are set, from ``env`` (default: ``os.environ``) over the ``dotenv`` file."""
+    if env is None:
+        raw = Environment(_env_file=dotenv)  # type: ignore[call-arg]
+    else:
+        given = {k: v for k, v in env.items() if k in Environment.model_fields}
+        raw = _GivenEnvironment(_env_file=dotenv, **given)  # type: ignore[call-arg]
+    return {k: v for k, v in raw.model_dump().items() if v is not None}
 
 
 def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ`` over ``.env``)."""
-    merged: dict[str, str] = dict(read_dotenv(dotenv)) if dotenv else {}
-    merged.update(os.environ if env is None else env)
+    merged = read_environment(env, dotenv)
     problems: list[str] = []
 
     def get(name: str) -> str | None:
@@ -195,6 +242,13 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
     if desk_url and not desk_url.startswith(("https://", "http://")):
         problems.append(f"FAQBOT_DESK_URL must start with https:// or http://, got {desk_url!r}")
 
+    log_level = (get("FAQBOT_LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        problems.append(
+            f"FAQBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {get('FAQBOT_LOG_LEVEL')!r}"
+        )
+        log_level = "INFO"
+
     settings = Settings(
         token=token,
         api_url=api_url,
@@ -216,6 +270,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Pa
         desk_port=desk_port or None,
         desk_listen=get("FAQBOT_DESK_LISTEN") or "127.0.0.1",
         desk_url=desk_url.rstrip("/") if desk_url else None,
+        log_level=log_level,
     )
     if problems:
         raise ConfigError(problems)

@@ -11,28 +11,34 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
+from bot.callbacks import (
+    CALLBACK_DATA_MAX,
+    Callback,
+    Feedback,
+    MoreDetail,
+    NoneOfThese,
+    OpenEntry,
+    OpenSection,
+    Topics,
+)
 from bot.knowledge import Entry, KnowledgeBase
 from bot.matcher import Match, Outcome
 
 TELEGRAM_LIMIT = 4096
 BUTTON_LABEL_MAX = 60
-CALLBACK_DATA_MAX = 64  # bytes, Telegram's limit
 
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """An inline button: ``action`` and ``arg`` become callback data ``action:arg``."""
+    """An inline button: what it shows and what pressing it means (encoded by :mod:`bot.callbacks`)."""
 
     label: str
-    action: str
-    arg: str = ""
+    press: Callback
 
     @property
     def data(self) -> str:
-        data = f"{self.action}:{self.arg}" if self.arg else self.action
-        if len(data.encode()) > CALLBACK_DATA_MAX:
-            raise ValueError(f"callback data over {CALLBACK_DATA_MAX} bytes: {data!r}")
-        return data
+        """The callback data Telegram carries back (at most 64 bytes; ValueError beyond)."""
+        return self.press.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +97,8 @@ def label(text: str, limit: int = BUTTON_LABEL_MAX) -> str:
 
 # --------------------------------------------------------------------------- rendering
 
-TOPICS = Button("📚 Topics", "topics")
-NONE_OF_THESE = Button("None of these", "none")
+TOPICS = Button("📚 Topics", Topics())
+NONE_OF_THESE = Button("None of these", NoneOfThese())
 
 
 def is_number(text: str) -> bool:
@@ -101,7 +107,7 @@ def is_number(text: str) -> bool:
 
 
 def entry_button(entry: Entry) -> Button:
-    return Button(label(entry.question), "a", entry.id)
+    return Button(label(entry.question), OpenEntry(entry.id))
 
 
 MAX_BUTTON_ROWS = 5  # enough related topics without a wall of buttons on a phone
@@ -109,7 +115,7 @@ MAX_BUTTON_ROWS = 5  # enough related topics without a wall of buttons on a phon
 
 def also_button(entry: Entry) -> Button:
     """Offers the answer to a second question asked in the same message."""
-    return Button(label(f"Also: {entry.question}"), "a", entry.id)
+    return Button(label(f"Also: {entry.question}"), OpenEntry(entry.id))
 
 
 def render_entry(
@@ -122,9 +128,14 @@ def render_entry(
     """
     sources = "\n".join(f'• <a href="{html.escape(s.url)}">{escape(s.title)}</a>' for s in entry.sources)
     text = f"<b>{escape(entry.question)}</b>\n\n{markup_to_html(entry.answer)}\n\n<b>Sources</b>\n{sources}"
-    rows: list[tuple[Button, ...]] = [(Button("➕ More detail", "more", entry.id),)] if entry.detail else []
+    rows: list[tuple[Button, ...]] = []
+    if entry.detail:
+        rows.append((Button("➕ More detail", MoreDetail(entry.id)),))
     rows.append(
-        (Button("👍 Helpful", "fb", f"up:{entry.id}"), Button("👎 Not helpful", "fb", f"dn:{entry.id}"))
+        (
+            Button("👍 Helpful", Feedback(entry.id, helpful=True)),
+            Button("👎 Not helpful", Feedback(entry.id, helpful=False)),
+        )
     )
     seen = {entry.id}
     if also is not None and also.id != entry.id:
@@ -212,7 +223,7 @@ def section_key(title: str) -> str:
 
 
 def render_sections(kb: KnowledgeBase) -> Reply:
-    rows = tuple((Button(label(s.title), "sec", section_key(s.title)),) for s in kb.sections)
+    rows = tuple((Button(label(s.title), OpenSection(section_key(s.title))),) for s in kb.sections)
     return Reply("Choose a topic:", rows)
 
 
@@ -328,8 +339,8 @@ def split_html(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
             queue.appendleft(piece)
         else:  # nothing visible yet and the piece alone does not fit: a very long word
             room = max(1, limit - size - utf16_len(_closing(stack)))
-            head, tail = _cut(piece, room)
-            emit([*current, head], stack)
+            cut, tail = _cut(piece, room)
+            emit([*current, cut], stack)
             restart(stack)
             if tail:
                 queue.appendleft(tail)

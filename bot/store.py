@@ -420,7 +420,7 @@ class Store:
         async with self._lock:
             try:
                 async with self._db.execute(sql, tuple(params)) as cur:
-                    return list(await cur.fetchall())
+                    return [tuple(row) for row in await cur.fetchall()]
             except sqlite3.Error as exc:
                 raise StoreError(_explain(exc, self._path)) from None
 
@@ -531,7 +531,8 @@ class Store:
 
     async def delivery_chat(self, log_id: int) -> int | None:
         """The chat to send a volunteer's reply to, while the item is still open."""
-        return await self._one("SELECT chat_id FROM delivery WHERE log_id = ?", [log_id])
+        chat = await self._one("SELECT chat_id FROM delivery WHERE log_id = ?", [log_id])
+        return None if chat is None else int(chat)
 
     async def start_reply(self, volunteer_id: int, log_id: int, *, now: datetime | None = None) -> bool:
         """Remember that this volunteer's next message answers ``log_id``. False if the item is gone."""
@@ -548,7 +549,8 @@ class Store:
 
     async def pending_reply(self, volunteer_id: int) -> int | None:
         """The item this volunteer is replying to, if it still exists (expired or not)."""
-        return await self._one("SELECT log_id FROM volunteer_session WHERE volunteer_id = ?", [volunteer_id])
+        item = await self._one("SELECT log_id FROM volunteer_session WHERE volunteer_id = ?", [volunteer_id])
+        return None if item is None else int(item)
 
     async def reply_session(self, volunteer_id: int, *, now: datetime | None = None) -> ReplySession | None:
         """This volunteer's pending reply, if any, with whether it has expired or its item is gone."""
@@ -676,11 +678,11 @@ class Store:
     async def export_csv(self, path_or_file: str | Path | IO[str]) -> int:
         """Write every log item as CSV (no pseudonym) to a path or open text file; returns the row count."""
         rows = await self._rows(f"SELECT {', '.join(CSV_COLUMNS)} FROM log ORDER BY id")
+        # In a worker thread: a big log on a slow disk must not stall the bot (or the desk) meanwhile.
         if isinstance(path_or_file, str | Path):
-            with open(path_or_file, "w", newline="", encoding="utf-8") as handle:
-                _write_csv(handle, rows)
+            await asyncio.to_thread(_write_csv_file, Path(path_or_file), rows)
         else:
-            _write_csv(path_or_file, rows)
+            await asyncio.to_thread(_write_csv, path_or_file, rows)
         return len(rows)
 
     # ----------------------------------------------------------------------- the review desk
@@ -812,6 +814,11 @@ class Store:
         """Changes whenever an item is logged, closed or deleted: a cheap key for caching a page."""
         rows = await self._rows("SELECT COUNT(*), MAX(id), MAX(updated_at) FROM log")
         return tuple(rows[0]) if rows else ()
+
+
+def _write_csv_file(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        _write_csv(handle, rows)
 
 
 def _write_csv(handle: IO[str], rows: list[tuple[Any, ...]]) -> None:

@@ -161,6 +161,21 @@ def render_text(text: str, parse_mode: str | None) -> str:
         raise bad_request(f"can't parse entities: {exc}") from None
 
 
+MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{5,32}(?![\w@])")
+
+
+def auto_entities(text: str) -> list[dict[str, Any]]:
+    """The entities Telegram's clients send with plain text: a leading ``/command`` and ``@username``
+    mentions, at UTF-16 offsets (what a bot must use; Python string indexes differ past U+FFFF)."""
+    found: list[dict[str, Any]] = []
+    if text.startswith("/"):
+        found.append({"type": "bot_command", "offset": 0, "length": utf16_len(text.split(maxsplit=1)[0])})
+    for m in MENTION.finditer(text):
+        start = utf16_len(text[: m.start()])
+        found.append({"type": "mention", "offset": start, "length": utf16_len(m.group())})
+    return found
+
+
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it (UTF-16 code units)."""
     return len(text.encode("utf-16-le")) // 2
@@ -492,11 +507,12 @@ class FakeBotAPI:
     ) -> dict[str, Any]:
         """A text message from ``user_id`` (private chat with them unless ``chat_id``); returns the Update.
 
-        Text starting with "/" gets a ``bot_command`` entity. ``reply_to`` is a message dict (e.g. from
+        Unless ``entities`` is given, text gets the entities Telegram adds (``/command``, ``@mention``).
+        ``reply_to`` is a message dict (e.g. from
         ``bot_messages()``). ``edited=True`` sends an ``edited_message`` (of ``message_id`` if given).
         """
-        if entities is None and text.startswith("/"):
-            entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(text.split(maxsplit=1)[0])}]
+        if entities is None:
+            entities = auto_entities(text)
         fields: dict[str, Any] = {"text": text}
         if entities:
             fields["entities"] = entities

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +22,10 @@ from bot.telegram.app import build_application
 from tests.conftest import SHIPPED
 from tests.fake_bot_api import FakeBotAPI
 from tests.support import clean_env, wait_until
+
+# The in-process bot runs as `faqbot run` does, which opts in to PTB's timedelta RetryAfter when it starts
+# (bot/telegram/app.py: run); subprocesses get a clean environment and do it themselves.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 PARENT = 1001
 OTHER_PARENT = 1002

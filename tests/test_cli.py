@@ -108,6 +108,45 @@ def test_chat_survives_end_of_input() -> None:
     assert faqbot("chat", stdin="what is a upn").returncode == 0
 
 
+def test_no_command_prints_help_and_exits_2() -> None:
+    run = faqbot()
+    assert run.returncode == 2
+    assert "usage: faqbot" in run.stderr
+    assert {"check", "run", "log"} <= set(re.findall(r"\b[a-z]+\b", run.stderr))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check",),
+        ("ask", "what is a upn"),
+        ("match", "--json"),
+        ("chat",),
+        ("run",),
+        ("reload",),
+        ("log", "list"),
+    ],
+)
+def test_every_command_reports_config_errors(args: tuple[str, ...], tmp_path: Path) -> None:
+    """A broken setting is reported (exit 2, every problem listed), never silently replaced by a default."""
+    env = {"FAQBOT_LOG_LEVEL": "loud", "FAQBOT_ANSWER_THRESHOLD": "high", "FAQBOT_DB": str(tmp_path / "x.db")}
+    run = faqbot(*args, stdin="what is a upn\n", env=env)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "The configuration has problems" in run.stderr
+    assert "FAQBOT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'loud'" in run.stderr
+    assert "FAQBOT_ANSWER_THRESHOLD" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_dotenv_in_the_working_folder_is_read(tmp_path: Path) -> None:
+    dotenv = "export FAQBOT_ANSWER_THRESHOLD='0.2'\nFAQBOT_MARGIN=2\n"
+    (tmp_path / ".env").write_text(dotenv, encoding="utf-8")
+    run = faqbot("check", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "FAQBOT_MARGIN must be between 0 and 1, got 2.0" in run.stderr
+
+
 def test_run_without_token_explains_what_to_do(tmp_path: Path) -> None:
     run = faqbot("run", env={"TELEGRAM_BOT_TOKEN": "", "FAQBOT_DB": str(tmp_path / "x.sqlite3")})
     assert run.returncode == 2

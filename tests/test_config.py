@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_API_URL, ConfigError, load_settings, read_dotenv
+from bot.config import DEFAULT_API_URL, ConfigError, load_settings, read_environment
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -84,11 +84,33 @@ def test_dotenv_file_and_environment_precedence(tmp_path: Path) -> None:
         "# comment\nexport TELEGRAM_BOT_TOKEN='123:fromfile'\nFAQBOT_RETENTION_DAYS=7\n\nnot a line\n",
         encoding="utf-8",
     )
-    assert read_dotenv(env_file)["TELEGRAM_BOT_TOKEN"] == "123:fromfile"
+    assert read_environment({}, env_file)["TELEGRAM_BOT_TOKEN"] == "123:fromfile"
     s = load_settings({"FAQBOT_RETENTION_DAYS": "14"}, dotenv=env_file)
     assert s.token == "123:fromfile"
     assert s.retention_days == 14  # the real environment wins
-    assert read_dotenv(tmp_path / "missing.env") == {}
+    assert read_environment({}, tmp_path / "missing.env") == {}
+    assert read_environment({"FAQBOT_DB": "x", "UNRELATED": "y"}, None) == {"FAQBOT_DB": "x"}
+
+
+def test_process_environment_over_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no mapping given, ``os.environ`` is read, and it wins over the file."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("FAQBOT_RETENTION_DAYS=7\nFAQBOT_FLOOD_PER_MINUTE=5\n", encoding="utf-8")
+    monkeypatch.setenv("FAQBOT_RETENTION_DAYS", "21")
+    monkeypatch.delenv("FAQBOT_FLOOD_PER_MINUTE", raising=False)
+    s = load_settings(dotenv=env_file)
+    assert s.retention_days == 21
+    assert s.flood_per_minute == 5
+
+
+def test_log_level() -> None:
+    assert load_settings({}, dotenv=None).log_level == "INFO"
+    assert load_settings({"FAQBOT_LOG_LEVEL": "debug"}, dotenv=None).log_level == "DEBUG"
+    with pytest.raises(ConfigError) as info:
+        load_settings({"FAQBOT_LOG_LEVEL": "loud"}, dotenv=None)
+    assert info.value.problems == [
+        "FAQBOT_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'loud'"
+    ]
 
 
 def test_webhook_listens_locally_and_needs_a_strong_secret() -> None:

@@ -17,7 +17,6 @@ import aiohttp
 import pytest
 
 from bot.desk.server import Desk
-from bot.telegram.services import KEY
 from tests.conftest import VALID_ENTRY, write_knowledge
 from tests.telegram_harness import ADMIN, PARENT, VOLUNTEER, VOLUNTEER_CHAT, Running, running_bot
 
@@ -25,7 +24,9 @@ OUTSIDER = 4242
 
 
 def desk_of(bot: Running) -> Desk:
-    return bot.app.bot_data["desk"]
+    desk = bot.app.bot_data.desk
+    assert desk is not None
+    return desk
 
 
 async def link_for(bot: Running, user: int) -> str:
@@ -63,7 +64,7 @@ async def desk_bot(tmp_path: Path, **overrides: object) -> AsyncIterator[Running
 
 async def test_desk_is_off_unless_configured(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
-        assert "desk" not in bot.app.bot_data
+        assert bot.app.bot_data.desk is None
         assert "not switched on" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
 
 
@@ -189,7 +190,7 @@ async def test_removed_volunteer_loses_access_at_once(tmp_path: Path) -> None:
         await sign_in(http, await link_for(bot, VOLUNTEER))
         base = desk_of(bot).base_url
         assert (await http.get(base + "/queue")).status == 200
-        svc = bot.app.bot_data[KEY]
+        svc = bot.app.bot_data.services
         svc.settings = dataclasses.replace(svc.settings, volunteers=frozenset())
         async with http.get(base + "/queue") as resp:
             assert resp.status == 401
@@ -321,7 +322,7 @@ async def test_a_busy_port_leaves_the_bot_running_without_the_desk(
         taken.listen()
         port = taken.getsockname()[1]
         async with running_bot(tmp_path, desk_port=port) as bot:
-            assert "desk" not in bot.app.bot_data
+            assert bot.app.bot_data.desk is None
             assert "not switched on" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
             assert "upn" in (await bot.ask("what is a unique pupil number?"))["text"].lower()
     assert any("cannot listen" in r.getMessage() for r in caplog.records)

@@ -16,7 +16,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.telegram.services import KEY
 from tests.fake_bot_api import FakeBotAPI
 from tests.support import wait_until
 from tests.telegram_harness import (
@@ -357,7 +356,7 @@ async def test_the_flood_limit_lets_go_of_a_raw_user_id_within_two_minutes(tmp_p
     async with desk_bot(tmp_path) as bot:
         await bot.ask("recipe for banana bread", user=PARENT)
         await bot.ask("/forget", user=PARENT)
-        flood = bot.app.bot_data[KEY].flood
+        flood = bot.app.bot_data.services.flood
         assert PARENT in flood._seen  # still counting this minute's messages: a flood stays limited
         assert flood.allow(OTHER_PARENT, now=time.monotonic() + 121)  # two minutes on, anyone writes
         assert PARENT not in flood._seen

@@ -336,3 +336,16 @@ async def test_wait_for_times_out_with_recent_calls(api: FakeBotAPI) -> None:
         await bot.send_chat_action(1, "typing")
     with pytest.raises(TimeoutError, match=r"(?s)1 x sendMessage.*sendChatAction"):
         await api.wait_for("sendMessage", timeout=0.1)
+
+
+async def test_messages_carry_the_entities_telegram_adds(api: FakeBotAPI) -> None:
+    """Like Telegram's clients: ``/command`` and ``@username`` become entities, at UTF-16 offsets."""
+    text = "🧒 hi @test_faq_bot and @someone_else, not a@b.c"
+    update = api.inject_message(7, text, chat_id=-9, chat_type="group")
+    assert update["message"]["entities"] == [
+        {"type": "mention", "offset": 6, "length": 13},  # 🧒 is two UTF-16 code units
+        {"type": "mention", "offset": 24, "length": 13},
+    ]
+    command = api.inject_message(7, "/start@test_faq_bot")
+    assert command["message"]["entities"] == [{"type": "bot_command", "offset": 0, "length": 19}]
+    assert "entities" not in api.inject_message(7, "plain text")["message"]

@@ -503,7 +503,7 @@ async def test_bad_key_or_db_path_refuses_to_start_with_one_clear_line(tmp_path:
 async def test_a_user_who_blocked_the_bot_is_an_info_line_not_an_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="faqbot")
+    caplog.set_level(logging.INFO, logger="bot")
     async with running_bot(tmp_path) as bot:
         chat = USERS[0]
         bot.api.fail_next(

@@ -327,9 +327,10 @@ async def test_forged_callback_data_is_refused_politely_without_state_change(tmp
         for data in PARENT_FORGERIES:
             answer = await _press(bot, PARENT, message, data)
             assert answer == {"text": STALE, "show_alert": True}, (data, answer)
-        for data in ("none", "none:extra"):  # on a message that answers no question: nothing to pass on
-            answer = await _press(bot, PARENT, message, data)
-            assert answer == {"text": NOTHING_TO_PASS_ON, "show_alert": True}
+        # on a message that answers no question: nothing to pass on ("none:extra" was never a button: the
+        # codec refuses it as out of date)
+        assert await _press(bot, PARENT, message, "none") == {"text": NOTHING_TO_PASS_ON, "show_alert": True}
+        assert await _press(bot, PARENT, message, "none:extra") == {"text": STALE, "show_alert": True}
         # another user's log id, and volunteer actions, from a parent: refused, revealing nothing (empty data,
         # which Telegram never sends, reaches the volunteer handler through PTB and is refused there too)
         for data in (f"q:d:{item_id}", f"q:r:{item_id}", f"q:e:{item_id}:upn", "q:m:0", ""):

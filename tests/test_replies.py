@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from bot.callbacks import MoreDetail, OpenEntry
 from bot.matcher import Match, Outcome
 from bot.replies import (
     CALLBACK_DATA_MAX,
@@ -79,7 +80,7 @@ def test_short_text_is_not_split() -> None:
 
 def test_button_data_limit_is_enforced() -> None:
     with pytest.raises(ValueError, match="callback data over"):
-        _ = Button("x", "a", "y" * 80).data
+        _ = Button("x", OpenEntry("y" * 80)).data
 
 
 def test_render_outcomes(kb) -> None:
@@ -121,15 +122,18 @@ def test_also_button_comes_first_after_feedback_and_once(kb) -> None:  # type: i
 
     upn, sharing = kb.get("upn"), kb.get("third-party-sharing")
     reply = render_entry(upn, kb, (sharing,), also=sharing)
-    rows = [row for row in reply.buttons if row[0].action != "more"]  # "More detail" may come first
+    # "More detail" may come first
+    rows = [row for row in reply.buttons if not isinstance(row[0].press, MoreDetail)]
     data = [b.data for row in rows for b in row]
     assert data[:3] == ["fb:up:upn", "fb:dn:upn", "a:third-party-sharing"]
     assert data.count("a:third-party-sharing") == 1
     assert rows[1][0].label == "Also: Who does the DfE share pupil data with?"
     assert len(reply.buttons) <= 5
     match = Match(Outcome.ANSWER, 0.9, entry=upn)
-    also_rows = [row for row in render_match(match, kb, also=sharing).buttons if row[0].action != "more"]
-    assert also_rows[1][0].arg == "third-party-sharing"
+    rows = render_match(match, kb, also=sharing).buttons
+    also_rows = [row for row in rows if not isinstance(row[0].press, MoreDetail)]
+    assert also_rows[1][0].press == OpenEntry("third-party-sharing")
+    assert also_rows[1][0].data == "a:third-party-sharing"
     assert render_entry(upn, kb, also=upn).buttons == render_entry(upn, kb).buttons  # never itself
     other = render_other_script()
     assert "only understand English" in other.html
@@ -146,10 +150,11 @@ def _with_detail(entry, detail: str):  # type: ignore[no-untyped-def]
 def test_more_detail_button_only_when_an_entry_has_detail(kb) -> None:
     plain = kb.get("upn")
     without = render_entry(_with_detail(plain, ""), kb)
-    assert not any(b.action == "more" for row in without.buttons for b in row)
+    assert not any(isinstance(b.press, MoreDetail) for row in without.buttons for b in row)
     detailed = _with_detail(plain, "More **here**, see [the ICO](https://ico.org.uk/).\n\n- one point")
     reply = render_entry(detailed, kb)
-    assert reply.buttons[0] == (Button("➕ More detail", "more", "upn"),)
+    assert reply.buttons[0] == (Button("➕ More detail", MoreDetail("upn")),)
+    assert reply.buttons[0][0].data == "more:upn"
     assert reply.buttons[1][0].data == "fb:up:upn"
     assert "More <b>here</b>" not in reply.html  # the detail is not in the answer message
     more = render_detail(detailed)

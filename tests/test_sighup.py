@@ -46,6 +46,9 @@ async def test_sighup_reloads_the_running_bot(tmp_path: Path) -> None:
         proc = await start_faqbot(env, tmp_path)
         try:
             assert OLD in await ask(api, 1, "what is a unique pupil number")
+            polls = api.sent("getUpdates")
+            assert polls
+            assert all(p["allowed_updates"] == ["message", "edited_message", "callback_query"] for p in polls)
             pid = int((tmp_path / "bot.pid").read_text())
             assert pid == proc.pid
             recorded.write_text(recorded.read_text().replace(OLD, NEW), encoding="utf-8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.conversation import ConversationMemory
-from bot.telegram.services import KEY
 from tests.telegram_harness import (
     OTHER_PARENT,
     PARENT,
@@ -38,7 +37,7 @@ class Clock:
 def with_clock(bot: Running) -> Clock:
     """Give the running bot a conversation memory on a clock the test moves."""
     clock = Clock()
-    bot.app.bot_data[KEY].conversations = ConversationMemory(clock=clock)
+    bot.app.bot_data.services.conversations = ConversationMemory(clock=clock)
     return clock
 
 

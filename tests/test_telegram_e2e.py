@@ -176,6 +176,43 @@ async def test_groups_only_when_addressed(tmp_path: Path) -> None:
         assert len(bot.api.sent("sendMessage", chat_id=group)) == 1  # the unaddressed message was ignored
 
 
+async def test_group_mentions_are_found_through_entities(tmp_path: Path) -> None:
+    """"İ" lower-cases to two characters, which broke a search of the lower-cased text; entities do not."""
+    group = -778
+    async with running_bot(tmp_path) as bot:
+        reply = await bot.ask("İİ @test_faq_bot what is a upn", chat_id=group, chat_type="group")
+        assert "Sources" in reply["text"]
+        assert "unique pupil number" in reply["text"].lower()
+        # A mention of someone else, and the bot's name typed without a mention entity, do not address it.
+        bot.api.inject_message(PARENT, "@someone_else what is a upn", chat_id=group, chat_type="group")
+        bot.api.inject_message(
+            PARENT, "ask @test_faq_bot what is a upn", chat_id=group, chat_type="group", entities=[]
+        )
+        await bot.settle()
+        assert len(bot.api.sent("sendMessage", chat_id=group)) == 1
+        # A text mention (a name linked to the bot's user, no @username in the text) addresses it.
+        bot_user = {"id": bot.api.bot_user["id"], "is_bot": True, "first_name": "FAQ"}
+        mention = [{"type": "text_mention", "offset": 0, "length": 3, "user": bot_user}]
+        reply = await bot.ask("FAQ what is a upn", chat_id=group, chat_type="group", entities=mention)
+        assert "Sources" in reply["text"]
+
+
+async def test_group_reply_to_the_bot_is_recognised_by_id(tmp_path: Path) -> None:
+    group = -779
+    async with running_bot(tmp_path) as bot:
+        await bot.ask("@test_faq_bot what is a upn", chat_id=group, chat_type="group")
+        answer = bot.api.bot_messages(group)[-1]
+        reply = await bot.ask("what is the school census", chat_id=group, chat_type="group", reply_to=answer)
+        assert "Sources" in reply["text"]
+        # Another bot with the same username (as a forged or renamed account would be) is not this bot.
+        impostor = {**answer, "from": {**answer["from"], "id": answer["from"]["id"] + 1}}
+        bot.api.inject_message(
+            PARENT, "what is a upn", chat_id=group, chat_type="group", reply_to=impostor
+        )
+        await bot.settle()
+        assert len(bot.api.sent("sendMessage", chat_id=group)) == 2
+
+
 async def test_edited_message_is_answered_again(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         await bot.ask("what is a upn")

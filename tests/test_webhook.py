@@ -47,6 +47,8 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
             hook = (await api.wait_for("setWebhook", timeout=20))[0].params
             assert hook["url"] == "https://bot.example.org/telegram"
             assert hook["secret_token"] == "s3cret-token-0123456789"
+            # Only the update types the bot handles (not Update.ALL_TYPES: no channel posts, polls...).
+            assert hook["allowed_updates"] == ["message", "edited_message", "callback_query"]
             update = {
                 "update_id": 1,
                 "message": {

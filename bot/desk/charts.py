@@ -68,7 +68,7 @@ def stacked_days(days: Sequence[str], series: Sequence[Series], label: str) -> s
         )
     for i, day in enumerate(days):
         x = left + i * slot + (slot - bar) / 2
-        base = top + plot_h
+        base = float(top + plot_h)
         for s in series:
             v = s.values[i]
             if v <= 0:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
-from telegram.ext import ExtBot
+from telegram import Bot
 
 from bot.desk import views
 from bot.desk.auth import SESSION_SECONDS, Auth, Session
@@ -54,7 +54,7 @@ NOTES = {
 class Desk:
     """The running desk: its sign-in state, the services it shares with the bot, and its HTTP server."""
 
-    def __init__(self, services: Services, bot: ExtBot, embed: Embed | None = None) -> None:
+    def __init__(self, services: Services, bot: Bot, embed: Embed | None = None) -> None:
         self.services = services
         self.bot = bot
         self.embed = embed
@@ -150,7 +150,7 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
     )
 
 
-async def start_desk(services: Services, bot: ExtBot) -> Desk | None:
+async def start_desk(services: Services, bot: Bot) -> Desk | None:
     """Start the desk for ``faqbot run``; if it cannot listen, log why and run the bot without it."""
     desk = Desk(services, bot)
     try:
@@ -243,9 +243,9 @@ class Page(tornado.web.RequestHandler):
             self.set_status(401)
             self.render("signin.html", problem=None)
             return
-        if self.request.method == "POST" and not self.desk.auth.csrf_ok(
-            self.session,
-            self.get_body_argument("csrf", None),  # type: ignore[arg-type]
+        if self.request.method == "POST" and (
+            self.session is None
+            or not self.desk.auth.csrf_ok(self.session, self.get_body_argument("csrf", None))
         ):
             self.set_status(403)
             self.render("message.html", title="Form expired", text=FORM_EXPIRED)

@@ -16,6 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.text import Normaliser
 
@@ -61,7 +62,8 @@ class LexicalEmbedder:
 def _dot(a: Vector, b: Vector) -> float:
     if len(a) > len(b):
         a, b = b, a
-    return sum(v * b.get(k, 0.0) for k, v in a.items())  # type: ignore[call-overload]
+    other: dict[Any, float] = b  # keys are all str or all int, the same in both vectors
+    return sum(v * other.get(k, 0.0) for k, v in a.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def group(
     """
     weight = weights or [1] * len(vectors)
     order = sorted(range(len(vectors)), key=lambda i: -weight[i])  # frequent questions seed the groups
-    sums: list[dict] = []  # running sum of each group's member vectors
+    sums: list[dict[Any, float]] = []  # running sum of each group's member vectors
     norms2: list[float] = []  # its squared length, kept up to date
     members: list[list[int]] = []
     index: dict[object, set[int]] = {}

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any, TypeAlias, cast
 
 from telegram import BotCommand, Update
 from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
@@ -21,7 +22,8 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
+    ExtBot,
+    JobQueue,
     MessageHandler,
     TypeHandler,
     filters,
@@ -39,9 +41,9 @@ from bot.store import Store, StoreError
 from bot.telegram import parents, volunteers
 from bot.telegram.ordering import PerChatOrder
 from bot.telegram.send import send_reply
-from bot.telegram.services import KEY, Services
+from bot.telegram.services import CONTEXT_TYPES, BotData, Context, Services, services
 
-log = logging.getLogger("faqbot")
+log = logging.getLogger(__name__)
 
 COMMANDS = [
     BotCommand("start", "What this bot does"),
@@ -62,7 +64,7 @@ NO_TOKEN = """faqbot run needs a Telegram bot token.
 To try the bot without Telegram, run:  faqbot chat"""
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Log the problem without any message text; tell the user something went wrong where possible."""
     err = context.error
     if isinstance(err, Forbidden):
@@ -80,34 +82,50 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("could not tell the user about the error")
 
 
-async def purge_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    svc: Services = context.application.bot_data[KEY]
+async def purge_job(context: Context) -> None:
+    svc = services(context)
     removed = await svc.store.purge(svc.settings.retention_days)
-    if (desk := context.application.bot_data.get("desk")) is not None:
+    if (desk := context.bot_data.desk) is not None:
         desk.deleted_rows()
     log.info("retention purge removed %d rows", removed)
 
 
-async def context_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def context_job(context: Context) -> None:
     """Delete follow-up context older than 10 minutes, and idle users' flood windows (raw ids), even for
     chats that never write again."""
-    context.application.bot_data[KEY].conversations.sweep()
-    context.application.bot_data[KEY].flood.sweep()
+    services(context).conversations.sweep()
+    services(context).flood.sweep()
 
 
-def _reload_on_hup(live: LiveFAQ) -> None:
+async def _reload_on_hup(live: LiveFAQ) -> None:
+    """Reload the FAQ in a worker thread, as /reload does: parsing and indexing never block the loop."""
     try:
-        report = live.reload()
+        report = await asyncio.to_thread(live.reload)
         log.info("SIGHUP: %s", report.summary().replace("\n", "; "))
     except KnowledgeError as exc:
         log.error("SIGHUP: FAQ not reloaded, the old one stays live: %s", "; ".join(exc.errors))
+    except Exception:
+        log.exception("SIGHUP: FAQ not reloaded, the old one stays live")
+
+
+# The update types the handlers below handle (an edited question is answered again); Telegram sends
+# no others (channel posts, polls, reactions, member changes...).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+App: TypeAlias = Application[ExtBot[Any], Context, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Context]]
+Builder: TypeAlias = ApplicationBuilder[
+    ExtBot[Any], Context, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Context]
+]
 
 
 def build_application(
     settings: Settings, live: LiveFAQ, store: Store | None = None, *, reload_on_sighup: bool = False
-) -> Application:
+) -> App:
     """The Application with every handler. The store is opened in ``post_init`` unless given."""
-    builder = ApplicationBuilder().token(settings.token or "").base_url(settings.api_url)
+    # PTB's builder does not carry the context types into its JobQueue type parameter: say it here.
+    builder = cast(Builder, ApplicationBuilder().context_types(CONTEXT_TYPES))
+    builder = builder.token(settings.token or "").base_url(settings.api_url)
     builder = builder.concurrent_updates(PerChatOrder(256))
     # A smaller pool than PTB's 256: httpcore's pool bookkeeping grows with the square of its size
     # and was a quarter of the bot's CPU under load (bench/e2e.py); requests wait for a connection.
@@ -120,12 +138,12 @@ def build_application(
         # traceback; send.py logs the same event as a one-line warning.
         logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
-    async def post_init(app: Application) -> None:
+    async def post_init(app: App) -> None:
         nonlocal store
         if store is None:
             key = load_or_create_key(settings.secret, settings.key_path)
             store = await Store.open(settings.db_path, key)
-        app.bot_data[KEY] = Services(settings, live, store)
+        app.bot_data.services = Services(settings, live, store)
         try:
             await app.bot.set_my_commands(COMMANDS)
         except (NetworkError, RetryAfter) as exc:
@@ -136,17 +154,24 @@ def build_application(
         if settings.desk_port is not None:
             from bot.desk.server import start_desk  # only imported when the desk is switched on
 
-            if (desk := await start_desk(app.bot_data[KEY], app.bot)) is not None:
-                app.bot_data["desk"] = desk
+            app.bot_data.desk = await start_desk(app.bot_data.services, app.bot)
         if reload_on_sighup:
-            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform
-                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_on_hup, live)
+            loop = asyncio.get_running_loop()
+            reloads: set[asyncio.Task[None]] = set()
 
-    async def post_shutdown(app: Application) -> None:
-        if (desk := app.bot_data.pop("desk", None)) is not None:
+            def on_hup() -> None:
+                task = loop.create_task(_reload_on_hup(live))
+                reloads.add(task)  # hold a reference until it is done
+                task.add_done_callback(reloads.discard)
+
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals on this platform
+                loop.add_signal_handler(signal.SIGHUP, on_hup)
+
+    async def post_shutdown(app: App) -> None:
+        if (desk := app.bot_data.desk) is not None:
+            app.bot_data.desk = None
             await desk.stop()
-        svc = app.bot_data.get(KEY)
-        if svc is not None:
+        if (svc := app.bot_data.services) is not None:
             await svc.store.close()
 
     app = builder.post_init(post_init).post_shutdown(post_shutdown).build()
@@ -196,15 +221,23 @@ def _hold_pid_file(path: Path) -> int:
     return fd
 
 
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level`` (FAQBOT_LOG_LEVEL); httpx's per-request lines only from WARNING."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
 def run(args: argparse.Namespace | None = None) -> int:
     """``faqbot run``: validate everything, then poll (or serve the webhook) until stopped."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 2
+    configure_logging(settings.log_level)
+    # Opt in to PTB's coming behaviour (RetryAfter.retry_after as a timedelta; send.py handles both).
+    # Set here, when the bot starts, not when a module is imported.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     if not settings.token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
@@ -251,10 +284,10 @@ def _run_holding_pid_file(settings: Settings, mask: SecretFilter) -> int:
                 url_path="telegram",
                 webhook_url=settings.webhook_url,
                 secret_token=settings.webhook_secret,
-                allowed_updates=Update.ALL_TYPES,
+                allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            app.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:
         print("Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather.", file=sys.stderr)
         return 1

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
+from telegram import Bot
 from telegram.error import Forbidden
-from telegram.ext import ExtBot
 
 from bot.knowledge import Entry, KnowledgeBase
 from bot.replies import Reply, escape, render_entry
@@ -42,7 +42,7 @@ def _blocked(log_id: int) -> Handover:
     return Handover.UNREACHABLE
 
 
-async def send_volunteer_reply(bot: ExtBot, store: Store, log_id: int, text: str) -> Handover:
+async def send_volunteer_reply(bot: Bot, store: Store, log_id: int, text: str) -> Handover:
     """Claim item ``log_id`` as answered and send ``text`` to the parent who asked it."""
     claim = await store.claim(log_id, "answered")
     if claim is None:
@@ -61,7 +61,7 @@ async def send_volunteer_reply(bot: ExtBot, store: Store, log_id: int, text: str
 
 
 async def send_attached_entry(
-    bot: ExtBot, store: Store, log_id: int, entry: Entry, kb: KnowledgeBase
+    bot: Bot, store: Store, log_id: int, entry: Entry, kb: KnowledgeBase
 ) -> Handover:
     """Claim item ``log_id`` as attached to ``entry`` (a new phrasing for it); send the parent its answer."""
     claim = await store.claim(log_id, "attached", attached_entry=entry.id)

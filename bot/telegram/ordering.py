@@ -26,7 +26,10 @@ class PerChatOrder(BaseUpdateProcessor):
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    # PTB marks process_update @final (it takes the global slot, then calls do_process_update). We
+    # override it on purpose: the chat's lock must come before the slot (see the module docstring),
+    # and do_process_update runs inside the slot. tests/test_ordering.py holds both properties.
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:  # type: ignore[misc]
         """Wait for this chat's turn first, then for a global slot (PTB's semaphore), then run."""
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
+from bot.callbacks import Feedback, MoreDetail, NoneOfThese, OpenEntry, OpenSection, Topics, decode
 from bot.conversation import ascii_digits, chat_key, understand
-from bot.desk.command import DESK_KEY
 from bot.matcher import Outcome
 from bot.replies import (
-    Button,
+    TOPICS,
     Reply,
     escape,
     render_detail,
@@ -23,7 +23,7 @@ from bot.replies import (
     render_sections,
 )
 from bot.telegram.send import edit_reply, send_reply
-from bot.telegram.services import Services, services
+from bot.telegram.services import Context, Services, services
 from bot.telegram.volunteers import (
     UNKNOWN_COMMAND,
     handle_volunteer_message,
@@ -54,24 +54,38 @@ SLOW_DOWN = "You're sending messages very quickly. Please wait a minute, then as
 STALE = "Sorry, that button is out of date. Please type your question again, or tap Topics."
 
 
-def _question_text(message: Message, bot_username: str | None) -> str | None:
-    """The question in a message; in groups only when the bot is addressed (mention or reply)."""
+def _question_text(message: Message, bot_id: int, bot_username: str | None) -> str | None:
+    """The question in a message; in groups only when the bot is addressed (mention or reply).
+
+    Mentions come from the message's entities (``@name`` or a text mention of the bot's user), whose
+    offsets are UTF-16 code units: searching the lower-cased text instead breaks on characters whose
+    lower case is longer ("İ"). A reply to the bot is recognised by the bot's user id.
+    """
     text = message.text or ""
     if message.chat.type == ChatType.PRIVATE:
         return text
-    mention = f"@{bot_username}" if bot_username else None
-    replied_to_bot = (
-        message.reply_to_message is not None
-        and message.reply_to_message.from_user is not None
-        and message.reply_to_message.from_user.username == bot_username
-    )
-    if mention and mention.lower() in text.lower():
-        start = text.lower().index(mention.lower())
-        return (text[:start] + text[start + len(mention) :]).strip()
+    handle = f"@{bot_username}".casefold() if bot_username else None
+    mentions = message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
+    spans = [
+        (entity.offset, entity.offset + entity.length)
+        for entity, value in mentions.items()
+        if (entity.type == MessageEntity.MENTION and handle is not None and value.casefold() == handle)
+        or (entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id)
+    ]
+    if spans:
+        units = text.encode("utf-16-le")
+        kept, at = [], 0
+        for start, end in sorted(spans):
+            kept.append(units[2 * at : 2 * start])
+            at = end
+        kept.append(units[2 * at :])
+        return " ".join(part.decode("utf-16-le").strip() for part in kept if part.strip()).strip()
+    reply = message.reply_to_message
+    replied_to_bot = reply is not None and reply.from_user is not None and reply.from_user.id == bot_id
     return text if replied_to_bot else None
 
 
-async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def flood_gate(update: Update, context: Context) -> None:
     """Runs before every handler: a user over the per-minute limit is told once, then ignored.
 
     Volunteers and admins are exempt. Stopping here keeps a flood out of the log and the queue.
@@ -87,41 +101,41 @@ async def flood_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     raise ApplicationHandlerStop
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
-            context.bot, update.effective_chat.id, Reply(WELCOME, ((Button("📚 Topics", "topics"),),))
+            context.bot, update.effective_chat.id, Reply(WELCOME, ((TOPICS,),))
         )
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
-            context.bot, update.effective_chat.id, Reply(HELP, ((Button("📚 Topics", "topics"),),))
+            context.bot, update.effective_chat.id, Reply(HELP, ((TOPICS,),))
         )
 
 
-async def topics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def topics(update: Update, context: Context) -> None:
     if update.effective_chat:
         await send_reply(
             context.bot, update.effective_chat.id, render_sections(services(context).live.current.kb)
         )
 
 
-async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def privacy(update: Update, context: Context) -> None:
     kb = services(context).live.current.kb
     entry = kb.get("bot-privacy")
     if update.effective_chat and entry:
         await send_reply(context.bot, update.effective_chat.id, render_entry(entry, kb))
 
 
-async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def forget(update: Update, context: Context) -> None:
     user, chat = update.effective_user, update.effective_chat
     if not user or not chat:
         return
     services(context).conversations.forget_user(user.id)  # the follow-up context, in memory
     forgotten = await services(context).store.forget(user.id)
-    if (desk := context.application.bot_data.get(DESK_KEY)) is not None:
+    if (desk := context.bot_data.desk) is not None:
         desk.forget(user.id)  # their desk sign-ins, and the desk's in-memory copies of question text
     removed = forgotten.removed
     noun = "record" if removed == 1 else "records"
@@ -133,7 +147,7 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await tell_cancelled(context, forgotten.cancelled)
 
 
-async def volunteer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def volunteer_command(update: Update, context: Context) -> None:
     """``/volunteer <question>`` logs the question for a person to answer."""
     message, user = update.effective_message, update.effective_user
     if not message or not user:
@@ -160,7 +174,7 @@ async def volunteer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     )
 
 
-async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def question(update: Update, context: Context) -> None:
     """A free-text message: answer it, offer suggestions, or log it for volunteers."""
     message, user = update.effective_message, update.effective_user
     if not message or not user or message.text is None:
@@ -168,7 +182,7 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     if message.chat.type == ChatType.PRIVATE and await handle_volunteer_message(update, context):
         return
-    text = _question_text(message, context.bot.username)
+    text = _question_text(message, context.bot.id, context.bot.username)
     if text is None:
         return
     snap = svc.live.current  # one snapshot for the whole reply
@@ -194,19 +208,19 @@ async def question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send_reply(context.bot, message.chat_id, reply, reply_to=message.message_id)
 
 
-async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def non_text(update: Update, context: Context) -> None:
     message = update.effective_message
     if message and message.chat.type == ChatType.PRIVATE:
         await send_reply(context.bot, message.chat_id, Reply(TEXT_ONLY))
 
 
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_command(update: Update, context: Context) -> None:
     message = update.effective_message
     if message and message.chat.type == ChatType.PRIVATE:
         await send_reply(context.bot, message.chat_id, Reply(UNKNOWN_COMMAND))
 
 
-async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def button(update: Update, context: Context) -> None:
     """Parents' inline buttons: open an entry, its "More detail" or a section, feedback, "None of these"."""
     query = update.callback_query
     if query is None or query.data is None or query.from_user is None:
@@ -214,11 +228,11 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     snap = svc.live.current
     kb = snap.kb
-    action, _, arg = query.data.partition(":")
+    press = decode(query.data)
     message = query.message if isinstance(query.message, Message) else None
     chat_id = message.chat_id if message else query.from_user.id
-    if action == "a":
-        entry = kb.get(arg)
+    if isinstance(press, OpenEntry):
+        entry = kb.get(press.entry_id)
         if entry is None:
             await query.answer(STALE, show_alert=True)
             return
@@ -226,36 +240,36 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _count_answer(svc, entry.id)
         svc.conversations.remember(chat_key(chat_id, query.from_user.id), entry.id)
         await send_reply(context.bot, chat_id, render_entry(entry, kb))
-    elif action == "more":
-        found = kb.get(arg)
+    elif isinstance(press, MoreDetail):
+        found = kb.get(press.entry_id)
         detail = render_detail(found) if found else None
         if detail is None:
             await query.answer(STALE, show_alert=True)
             return
         await query.answer()
         await send_reply(context.bot, chat_id, detail)
-    elif action == "topics":
+    elif isinstance(press, Topics):
         await query.answer()
         if message:
             await edit_reply(context.bot, message, render_sections(kb))
-    elif action == "sec":
-        reply = render_section(kb, arg)
+    elif isinstance(press, OpenSection):
+        reply = render_section(kb, press.slug)
         if reply is None:
             await query.answer(STALE, show_alert=True)
             return
         await query.answer()
         if message:
             await edit_reply(context.bot, message, reply)
-    elif action == "fb":
-        vote, _, entry_id = arg.partition(":")
-        if vote not in ("up", "dn") or kb.get(entry_id) is None:
+    elif isinstance(press, Feedback):
+        entry_id = press.entry_id
+        if kb.get(entry_id) is None:
             await query.answer(STALE, show_alert=True)
             return
         try:
-            await svc.store.add_feedback(query.from_user.id, entry_id, vote == "up")
+            await svc.store.add_feedback(query.from_user.id, entry_id, press.helpful)
         except Exception:  # a lost vote must not cost the parent the thank-you or the follow-up
             log.warning("could not record feedback on %s", entry_id, exc_info=True)
-        if vote == "up":
+        if press.helpful:
             await query.answer("Thank you for the feedback!")
         else:
             asked = _original_question(message)
@@ -271,7 +285,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await query.answer("Thank you. I've passed this to a volunteer so the answer can be improved.")
         if message:
             await _drop_feedback_buttons(context, message)
-    elif action == "none":
+    elif isinstance(press, NoneOfThese):
         asked = _original_question(message)
         if not asked:
             await query.answer("Please type your question again and I'll pass it on.", show_alert=True)
@@ -292,7 +306,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             chat_id,
             Reply(
                 f"Thank you. I've passed your question to the volunteers: <i>{escape(asked)}</i>",
-                ((Button("📚 Topics", "topics"),),),
+                ((TOPICS,),),
             ),
         )
         if message:
@@ -325,7 +339,11 @@ def _asker(message: Message | None, presser: int) -> int:
     return presser
 
 
-async def _drop_feedback_buttons(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+def _is_feedback(data: str) -> bool:
+    return isinstance(decode(data), Feedback | NoneOfThese)
+
+
+async def _drop_feedback_buttons(context: Context, message: Message) -> None:
     """Remove the feedback (or "None of these") row after it was used, so it is not pressed twice."""
     markup = message.reply_markup
     if markup is None:
@@ -333,7 +351,7 @@ async def _drop_feedback_buttons(context: ContextTypes.DEFAULT_TYPE, message: Me
     rows = [
         row
         for row in markup.inline_keyboard
-        if not any((b.callback_data or "").startswith("fb:") or b.callback_data == "none" for b in row)
+        if not any(isinstance(b.callback_data, str) and _is_feedback(b.callback_data) for b in row)
     ]
     try:
         await context.bot.edit_message_reply_markup(

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
-from telegram.ext import ExtBot
 
 from bot.replies import Reply, split_html
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_ATTEMPTS = 4
 MAX_WAIT = 30.0
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -33,7 +42,7 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     )
 
 
-async def _with_retries(call, what: str):  # type: ignore[no-untyped-def]
+async def _with_retries(call: Callable[[], Awaitable[T]], what: str) -> T | None:
     """Run one Bot API call, surviving 429 RetryAfter and passing network errors (bounded)."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
@@ -54,7 +63,7 @@ async def _with_retries(call, what: str):  # type: ignore[no-untyped-def]
 
 
 async def send_reply(
-    bot: ExtBot, chat_id: int, reply: Reply, *, reply_to: int | None = None
+    bot: Bot, chat_id: int, reply: Reply, *, reply_to: int | None = None
 ) -> Message | None:
     """Send ``reply`` to ``chat_id`` (as a reply to message ``reply_to`` when given); return the last part."""
     parts = split_html(reply.html)
@@ -64,7 +73,9 @@ async def send_reply(
         is_last = n == len(parts) - 1
         params = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to and n == 0 else None
 
-        async def call(part: str = part, is_last: bool = is_last, params: ReplyParameters | None = params):
+        async def call(
+            part: str = part, is_last: bool = is_last, params: ReplyParameters | None = params
+        ) -> Message:
             return await bot.send_message(
                 chat_id,
                 part,
@@ -78,7 +89,7 @@ async def send_reply(
     return last
 
 
-async def edit_reply(bot: ExtBot, message: Message, reply: Reply) -> None:
+async def edit_reply(bot: Bot, message: Message, reply: Reply) -> None:
     """Replace a bot message's text and buttons (used by topic navigation); fall back to a new message."""
     parts = split_html(reply.html)
     if len(parts) > 1:

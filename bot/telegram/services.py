@@ -1,30 +1,42 @@
-"""What every handler needs, held once in ``application.bot_data``: settings, the live FAQ, the store."""
+"""What every handler needs, held once in PTB's typed ``bot_data``: settings, the live FAQ, the store."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Settings
 from bot.conversation import ConversationMemory
 from bot.live import LiveFAQ
 from bot.store import Store
 
-KEY = "services"
+if TYPE_CHECKING:
+    from bot.desk.server import Desk
+
+MAX_TRACKED_USERS = 10_000  # per-user structures forget idle users beyond this, so memory stays bounded
 
 
 class FloodGuard:
-    """Per-user sliding-window limit: at most ``per_minute`` messages a minute from one user."""
+    """Per-user sliding-window limit: at most ``per_minute`` messages a minute from one user.
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    Both structures are bounded: idle users' windows are dropped once more than
+    ``MAX_TRACKED_USERS`` users are tracked, and the "already warned" marks expire with the window
+    (a warning older than a minute is forgotten) and are capped at the same size, oldest first.
+    """
+
+    def __init__(
+        self, per_minute: int, max_users: int = MAX_TRACKED_USERS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.per_minute = per_minute
+        self.max_users = max_users
         self.clock = clock
         self._seen: dict[int, deque[float]] = {}
-        self._warned: set[int] = set()
+        self._warned: OrderedDict[int, float] = OrderedDict()  # user id -> when warned
         self._swept = clock()
 
     def allow(self, user_id: int, now: float | None = None) -> bool:
@@ -35,8 +47,8 @@ class FloodGuard:
         if len(window) >= self.per_minute:
             return False
         window.append(now)
-        self._warned.discard(user_id)
-        if len(self._seen) > 10000 or now - self._swept > 60.0:
+        self._warned.pop(user_id, None)
+        if len(self._seen) > self.max_users or now - self._swept > 60.0:
             self.sweep(now)
         return True
 
@@ -47,14 +59,27 @@ class FloodGuard:
         self._swept = now
         for uid in [u for u, w in self._seen.items() if not w or now - w[-1] > 60.0]:
             del self._seen[uid]
-            self._warned.discard(uid)
+            self._warned.pop(uid, None)
 
-    def first_refusal(self, user_id: int) -> bool:
+    def first_refusal(self, user_id: int, now: float | None = None) -> bool:
         """True the first time a user is refused in a burst, so the polite note is sent once."""
+        now = self.clock() if now is None else now
+        while self._warned:  # expire marks older than the window (they are in warning order)
+            oldest, when = next(iter(self._warned.items()))
+            if now - when <= 60.0:
+                break
+            del self._warned[oldest]
         if user_id in self._warned:
             return False
-        self._warned.add(user_id)
+        while len(self._warned) >= self.max_users:  # full: forget the oldest warnings first
+            self._warned.popitem(last=False)
+        self._warned[user_id] = now
         return True
+
+    @property
+    def tracked(self) -> tuple[int, int]:
+        """How many users' windows and warning marks are held (for tests and monitoring)."""
+        return len(self._seen), len(self._warned)
 
 
 @dataclass
@@ -70,5 +95,21 @@ class Services:
         self.flood = FloodGuard(self.settings.flood_per_minute)
 
 
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    return context.application.bot_data[KEY]
+class BotData:
+    """``application.bot_data``, typed: PTB creates it empty; ``post_init`` fills it in."""
+
+    def __init__(self) -> None:
+        self.services: Services | None = None
+        self.desk: Desk | None = None
+
+
+Context: TypeAlias = CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]
+CONTEXT_TYPES = ContextTypes(bot_data=BotData)
+
+
+def services(context: Context) -> Services:
+    """The services of a running bot (set in ``post_init``, before any update is handled)."""
+    svc = context.bot_data.services
+    if svc is None:
+        raise RuntimeError("the bot's services are not set up yet (post_init has not run)")
+    return svc

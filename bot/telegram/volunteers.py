@@ -10,20 +10,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeAlias
 
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.error import Forbidden
-from telegram.ext import ContextTypes
 
+from bot.callbacks import (
+    QueueAttach,
+    QueueAttachEntry,
+    QueueDismiss,
+    QueueMore,
+    QueueReply,
+    VolunteerButton,
+    decode,
+)
 from bot.knowledge import KnowledgeBase, KnowledgeError
-from bot.replies import Button, Reply, escape, is_number, label
+from bot.replies import Button, Reply, escape, label
 from bot.store import REPLY_MINUTES, LogItem
 from bot.telegram.handover import Handover, dismiss, send_attached_entry, send_volunteer_reply
 from bot.telegram.send import edit_reply, send_reply
-from bot.telegram.services import services
+from bot.telegram.services import Context, services
 
 log = logging.getLogger(__name__)
 PAGE = 5
@@ -35,7 +43,7 @@ CANT_WRITE_TO_YOU = (
 GONE = "This question is gone: the parent deleted it with /forget, or it passed the retention period."
 
 
-async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str) -> None:
+async def _refuse(update: Update, context: Context, what: str) -> None:
     user = update.effective_user
     log.warning("refused %s for unauthorised user (update %s)", what, update.update_id)
     if update.callback_query:
@@ -47,17 +55,17 @@ async def _refuse(update: Update, context: ContextTypes.DEFAULT_TYPE, what: str)
         await send_reply(context.bot, chat.id, Reply(UNKNOWN_COMMAND))
 
 
-def _is_volunteer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _is_volunteer(update: Update, context: Context) -> bool:
     user = update.effective_user
     return services(context).settings.is_volunteer(user.id if user else None)
 
 
-def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _is_admin(update: Update, context: Context) -> bool:
     user = update.effective_user
     return services(context).settings.is_admin(user.id if user else None)
 
 
-def _staff_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _staff_place(update: Update, context: Context) -> bool:
     """Staff commands and buttons work only in a private chat or in FAQBOT_VOLUNTEER_CHAT, so parents'
     questions are never posted to some other group a volunteer happens to be in."""
     chat = update.effective_chat
@@ -66,24 +74,23 @@ def _staff_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return chat.type == ChatType.PRIVATE or chat.id == services(context).settings.volunteer_chat
 
 
-Handler = Callable[..., Awaitable[None]]
+P = ParamSpec("P")
+Handler: TypeAlias = Callable[Concatenate[Update, Context, P], Coroutine[Any, Any, None]]
 
 
 def staff_only(
-    allowed: Callable[[Update, ContextTypes.DEFAULT_TYPE], bool], what: str
-) -> Callable[[Handler], Handler]:
+    allowed: Callable[[Update, Context], bool], what: str
+) -> Callable[[Handler[P]], Handler[P]]:
     """Run the handler only for configured staff; anyone else gets the unknown-command reply."""
 
-    def wrap(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def guarded(
-            update: Update, context: ContextTypes.DEFAULT_TYPE, *args: Any, **kwargs: Any
-        ) -> None:
+    def wrap(handler: Handler[P]) -> Handler[P]:
+        async def guarded(update: Update, context: Context, /, *args: P.args, **kwargs: P.kwargs) -> None:
             if not allowed(update, context) or not _staff_place(update, context):
                 await _refuse(update, context, what)
                 return
             await handler(update, context, *args, **kwargs)
 
+        functools.update_wrapper(guarded, handler)
         return guarded
 
     return wrap
@@ -98,9 +105,9 @@ def _item_reply(item: LogItem) -> Reply:
     )
     buttons = (
         (
-            Button("💬 Reply", "q", f"r:{item.id}"),
-            Button("📎 Attach", "q", f"a:{item.id}"),
-            Button("🗑 Dismiss", "q", f"d:{item.id}"),
+            Button("💬 Reply", QueueReply(item.id)),
+            Button("📎 Attach", QueueAttach(item.id)),
+            Button("🗑 Dismiss", QueueDismiss(item.id)),
         ),
     )
     return Reply(text, buttons)
@@ -114,9 +121,11 @@ def _attach_picker(item_id: int, kb: KnowledgeBase, page: int) -> Reply | None:
     if not 0 <= page < pages:
         return None
     shown = entries[page * ATTACH_PAGE : (page + 1) * ATTACH_PAGE]
-    rows: list[tuple[Button, ...]] = [(Button(label(e.question), "q", f"e:{item_id}:{e.id}"),) for e in shown]
-    nav = [Button("◀ Prev", "q", f"a:{item_id}:{page - 1}")] if page > 0 else []
-    nav += [Button("Next ▶", "q", f"a:{item_id}:{page + 1}")] if page + 1 < pages else []
+    rows: list[tuple[Button, ...]] = [
+        (Button(label(e.question), QueueAttachEntry(item_id, e.id)),) for e in shown
+    ]
+    nav = [Button("◀ Prev", QueueAttach(item_id, page - 1))] if page > 0 else []
+    nav += [Button("Next ▶", QueueAttach(item_id, page + 1))] if page + 1 < pages else []
     if nav:
         rows.append(tuple(nav))
     where = f" (page {page + 1} of {pages})" if pages > 1 else ""
@@ -128,7 +137,7 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> None:
+async def notify_volunteers(context: Context, log_id: int) -> None:
     """Post a newly logged question to the volunteer chat, when one is configured."""
     svc = services(context)
     chat = svc.settings.volunteer_chat
@@ -147,7 +156,7 @@ async def notify_volunteers(context: ContextTypes.DEFAULT_TYPE, log_id: int) -> 
 
 
 @staff_only(_is_volunteer, "/queue")
-async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int = 0) -> None:
+async def queue(update: Update, context: Context, offset: int = 0) -> None:
     chat = update.effective_chat
     if chat is None:
         return
@@ -166,29 +175,27 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE, offset: int 
         await send_reply(context.bot, chat.id, _item_reply(item))
     if offset + len(items) < total:
         await send_reply(
-            context.bot, chat.id, Reply("More:", ((Button("Next ▶", "q", f"m:{offset + PAGE}"),),))
+            context.bot, chat.id, Reply("More:", ((Button("Next ▶", QueueMore(offset + PAGE)),),))
         )
 
 
 @staff_only(_is_volunteer, "a volunteer button")
-async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def queue_button(update: Update, context: Context) -> None:
     """Volunteer buttons: ``q:r:ID`` reply, ``q:a:ID`` attach (pages ``q:a:ID:PAGE``, then ``q:e:ID:ENTRY``),
     ``q:d:ID`` dismiss, ``q:m:OFFSET`` next page."""
     query = update.callback_query
     if query is None or query.data is None:
         return
     svc = services(context)
-    parts = query.data.split(":")
-    kind = parts[1] if len(parts) > 1 else ""
-    number = parts[2] if len(parts) > 2 else ""
-    if not is_number(number) or len(number) > 12:
+    press = decode(query.data)
+    if not isinstance(press, VolunteerButton):
         await query.answer("That button is not valid.", show_alert=True)
         return
-    if kind == "m":
+    if isinstance(press, QueueMore):
         await query.answer()
-        await queue(update, context, offset=int(number))
+        await queue(update, context, offset=press.offset)
         return
-    item = await svc.store.get_log(int(number))
+    item = await svc.store.get_log(press.item_id)
     message = query.message if isinstance(query.message, Message) else None
     if item is None:
         await query.answer(GONE, show_alert=True)
@@ -197,7 +204,7 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer("That question is no longer open.", show_alert=True)
         return
     kb = svc.live.current.kb
-    if kind == "r":
+    if isinstance(press, QueueReply):
         chat_id = await svc.store.delivery_chat(item.id)
         if chat_id is None:
             await query.answer("The parent of that question can no longer be reached.", show_alert=True)
@@ -219,20 +226,20 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             await query.answer(CANT_WRITE_TO_YOU, show_alert=True)
             return
         await query.answer()
-    elif kind == "a" and message and len(parts) == 3:
+    elif isinstance(press, QueueAttach) and message and press.page is None:
         await query.answer()
         picker = _attach_picker(item.id, kb, 0)
         assert picker is not None  # page 0 always exists
         await send_reply(context.bot, message.chat_id, picker)
-    elif kind == "a" and message and len(parts) == 4 and is_number(parts[3]) and len(parts[3]) <= 4:
-        picker = _attach_picker(item.id, kb, int(parts[3]))
+    elif isinstance(press, QueueAttach) and message and press.page is not None:
+        picker = _attach_picker(item.id, kb, press.page)
         if picker is None:
             await query.answer("That button is not valid.", show_alert=True)
             return
         await query.answer()
         await edit_reply(context.bot, message, picker)
-    elif kind == "e" and len(parts) == 4:
-        entry = kb.get(parts[3])
+    elif isinstance(press, QueueAttachEntry):
+        entry = kb.get(press.entry_id)
         if entry is None:
             await query.answer("That answer no longer exists.", show_alert=True)
             return
@@ -247,7 +254,7 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             await edit_reply(
                 context.bot, message, Reply(f"#{item.id} attached to <b>{escape(entry.id)}</b>.")
             )
-    elif kind == "d":
+    elif isinstance(press, QueueDismiss):
         if not await dismiss(svc.store, item.id):
             await query.answer("That question is no longer open.", show_alert=True)
             return
@@ -258,7 +265,7 @@ async def queue_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer("That button is not valid.", show_alert=True)
 
 
-async def handle_volunteer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def handle_volunteer_message(update: Update, context: Context) -> bool:
     """If a volunteer has a reply pending, deliver this message to the parent. True when handled."""
     user, message = update.effective_user, update.effective_message
     if not user or not message or not message.text or not _is_volunteer(update, context):
@@ -299,7 +306,7 @@ HANDOVER_NOTES = {
 }
 
 
-async def tell_cancelled(context: ContextTypes.DEFAULT_TYPE, cancelled: tuple[tuple[int, int], ...]) -> None:
+async def tell_cancelled(context: Context, cancelled: tuple[tuple[int, int], ...]) -> None:
     """Tell volunteers that /forget deleted the question they were replying to."""
     for volunteer_id, item in cancelled:
         try:
@@ -316,7 +323,7 @@ async def tell_cancelled(context: ContextTypes.DEFAULT_TYPE, cancelled: tuple[tu
 
 
 @staff_only(_is_volunteer, "/cancel")
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel(update: Update, context: Context) -> None:
     user, chat = update.effective_user, update.effective_chat
     if not user or not chat:
         return
@@ -328,7 +335,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 @staff_only(_is_admin, "/reload")
-async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reload_command(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if chat is None:
         return
@@ -336,7 +343,7 @@ async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await send_reply(context.bot, chat.id, Reply(escape(text)))
 
 
-async def reload_text(context: ContextTypes.DEFAULT_TYPE) -> str:
+async def reload_text(context: Context) -> str:
     """Reload the FAQ off the event loop; a broken FAQ leaves the old one live."""
     live = services(context).live
     try:
@@ -349,7 +356,7 @@ async def reload_text(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 
 @staff_only(_is_admin, "/stats")
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if chat is None:
         return
