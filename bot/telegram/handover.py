@@ -8,6 +8,7 @@ reaches the parent; if sending fails, the claim is undone and the item goes back
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 
 from telegram import Bot
@@ -42,44 +43,51 @@ def _blocked(log_id: int) -> Handover:
     return Handover.UNREACHABLE
 
 
-async def send_volunteer_reply(bot: Bot, store: Store, log_id: int, text: str) -> Handover:
-    """Claim item ``log_id`` as answered and send ``text`` to the parent who asked it."""
-    claim = await store.claim(log_id, "answered")
+async def _hand_over(
+    bot: Bot,
+    store: Store,
+    log_id: int,
+    status: str,
+    messages: Callable[[str], list[Reply]],
+    *,
+    entry: str | None,
+) -> Handover:
+    """Claim item ``log_id`` with ``status``, then send the parent ``messages(question)``; undo on failure."""
+    claim = await store.claim(log_id, status, attached_entry=entry)
     if claim is None:
         return Handover.GONE
     if claim.chat_id is None:
         return Handover.UNREACHABLE
     try:
-        await send_reply(bot, claim.chat_id, volunteer_reply(claim.item.text, text))
+        for reply in messages(claim.item.text):
+            await send_reply(bot, claim.chat_id, reply)
     except Forbidden:
         return _blocked(log_id)
     except Exception:
-        log.warning("could not deliver the volunteer reply to #%s; it is open again", log_id, exc_info=True)
+        what = "attached answer" if entry else "volunteer reply"
+        log.warning("could not deliver the %s to #%s; it is open again", what, log_id, exc_info=True)
         await store.unclaim(claim)
         return Handover.FAILED
     return Handover.SENT
+
+
+async def send_volunteer_reply(bot: Bot, store: Store, log_id: int, text: str) -> Handover:
+    """Claim item ``log_id`` as answered and send ``text`` to the parent who asked it."""
+    return await _hand_over(
+        bot, store, log_id, "answered", lambda question: [volunteer_reply(question, text)], entry=None
+    )
 
 
 async def send_attached_entry(
     bot: Bot, store: Store, log_id: int, entry: Entry, kb: KnowledgeBase
 ) -> Handover:
     """Claim item ``log_id`` as attached to ``entry`` (a new phrasing for it); send the parent its answer."""
-    claim = await store.claim(log_id, "attached", attached_entry=entry.id)
-    if claim is None:
-        return Handover.GONE
-    if claim.chat_id is None:
-        return Handover.UNREACHABLE
-    try:
-        header = Reply(f"A volunteer found an answer to your question: <i>{escape(claim.item.text)}</i>")
-        await send_reply(bot, claim.chat_id, header)
-        await send_reply(bot, claim.chat_id, render_entry(entry, kb))
-    except Forbidden:
-        return _blocked(log_id)
-    except Exception:
-        log.warning("could not deliver the attached answer to #%s; it is open again", log_id, exc_info=True)
-        await store.unclaim(claim)
-        return Handover.FAILED
-    return Handover.SENT
+
+    def messages(question: str) -> list[Reply]:
+        header = Reply(f"A volunteer found an answer to your question: <i>{escape(question)}</i>")
+        return [header, render_entry(entry, kb)]
+
+    return await _hand_over(bot, store, log_id, "attached", messages, entry=entry.id)
 
 
 async def dismiss(store: Store, log_id: int) -> bool:
