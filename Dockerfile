@@ -18,7 +18,8 @@ RUN pip install --no-cache-dir . \
 
 USER faqbot
 VOLUME ["/data"]
-# Webhook mode listens here when FAQBOT_WEBHOOK_URL is set; polling needs no port.
+# Webhook mode listens here when FAQBOT_WEBHOOK_URL is set (with FAQBOT_WEBHOOK_SECRET; in a container
+# also FAQBOT_WEBHOOK_LISTEN=0.0.0.0, since it listens on 127.0.0.1 by default); polling needs no port.
 # The review desk is off unless FAQBOT_DESK_PORT is set; in a container also set
 # FAQBOT_DESK_LISTEN=0.0.0.0 and publish that port behind an https proxy (FAQBOT_DESK_URL).
 EXPOSE 8443
