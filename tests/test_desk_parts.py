@@ -61,6 +61,8 @@ async def test_find_log_filters_and_day_counts(store: Store) -> None:
     for days_ago, reason in ((0, "unanswered"), (1, "none_of_these"), (3, "unanswered"), (40, "unanswered")):
         await store.log_question(1, 1, f"q{days_ago}", reason=reason, now=now - timedelta(days=days_ago))
     await store.count_answer("upn", now=now)
+    for _ in range(2):
+        await store.count_suggestion(now=now)
     items, total = await store.find_log(LogQuery(since="2026-05-07", until="2026-05-09", newest_first=True))
     assert total == 2
     assert [i.text for i in items] == ["q1", "q3"]
@@ -68,6 +70,7 @@ async def test_find_log_filters_and_day_counts(store: Store) -> None:
     assert len(daily) == 7
     assert daily[-1].day == "2026-05-10"
     assert daily[-1].answered == 1
+    assert [d.suggested for d in daily[-2:]] == [0, 2]
     assert daily[-2].logged == {"none_of_these": 1}
     first = (await store.find_log(LogQuery()))[0][0]
     await store.set_status(first.id, "dismissed", now=now - timedelta(days=2))

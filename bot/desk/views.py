@@ -257,11 +257,7 @@ async def overview(store: Store, snap: Snapshot, days: int, now: datetime | None
         charts.Series(
             "answered (including picked suggestions)", "s-answered", tuple(d.answered for d in daily)
         ),
-        charts.Series(
-            "suggestions refused (“None of these”)",
-            "s-suggested",
-            tuple(d.logged.get("none_of_these", 0) for d in daily),
-        ),
+        charts.Series("got suggestions", "s-suggested", tuple(d.suggested for d in daily)),
         charts.Series("not answered", "s-unknown", tuple(d.logged.get("unanswered", 0) for d in daily)),
         charts.Series(
             "asked for a person, or “not helpful”",
