@@ -166,7 +166,7 @@ async def test_themes_page_groups_by_the_encoder_and_forgets_its_vectors(
     found = await themes(store, snap, 30, cache)
     assert (found.count, found.limited) == (10, False)
     assert sorted(i.text for i in found.groups[0].items) == sorted([*RECORDS, RECORDS[0]])
-    assert cache.holds("what time does the school bus leave")  # its vector, at least, is cached
+    assert cache.holds("what time does the school bus leave")  # its vector and nearest entry are cached
     cache.clear()  # as /forget and the retention purge do
     assert not cache.holds("what time does the school bus leave")
     newest = await themes(store, snap, 30, cache, limit=4)

@@ -178,11 +178,22 @@ class MatchCache:
         self._check(snap)
         return {t: v for t in texts if (v := self._vectors.get(t)) is not None}
 
-    def keep_vectors(self, new: Mapping[str, np.ndarray], generation: int) -> None:
-        """Cache new embeddings, unless the cache was cleared since ``generation`` (their texts may
-        have been forgotten while they were computed)."""
+    def known_nearest(self, snap: Snapshot, texts: list[str]) -> dict[str, tuple[str | None, float]]:
+        """The cached :meth:`nearest` of those ``texts`` that have one."""
+        self._check(snap)
+        return {t: v for t in texts if (v := self._nearest.get(t)) is not None}
+
+    def keep(
+        self,
+        vectors: Mapping[str, np.ndarray],
+        nearest: Mapping[str, tuple[str | None, float]],
+        generation: int,
+    ) -> None:
+        """Cache embeddings and nearest entries computed in a worker thread, unless the cache was
+        cleared since ``generation`` (their texts may have been forgotten meanwhile)."""
         if generation == self.generation:
-            self._vectors.update(new)
+            self._vectors.update(vectors)
+            self._nearest.update(nearest)
 
 
 async def queue(store: Store, snap: Snapshot, flt: QueueFilter, cache: MatchCache) -> tuple[list[Row], int]:
@@ -358,28 +369,38 @@ async def themes(
         by_text.setdefault(item.text, []).append(item)
     texts = list(by_text)
     known = cache.known_vectors(snap, texts)
+    known_nearest = cache.known_nearest(snap, texts)
     missing = [t for t in texts if t not in known]
     generation = cache.generation
     matcher = snap.matcher
 
-    def work() -> tuple[dict[str, np.ndarray], list[Group]]:
+    def work() -> tuple[dict[str, np.ndarray], list[Group], dict[str, tuple[str | None, float]]]:
         # the text as the matcher's encoder sees it: "shcool cenus" meets "school census"
         new: dict[str, np.ndarray] = {}
         if missing:
             embedded = matcher.encoder.encode([matcher.encoder_text(t) for t in missing])
             new = dict(zip(missing, embedded, strict=True))
         vectors = np.stack([known[t] if t in known else new[t] for t in texts])
-        return new, group(vectors, [len(by_text[t]) for t in texts])
+        groups = group(vectors, [len(by_text[t]) for t in texts])
+        # the nearest entry of each group's most central texts: a full match each, so here too
+        nearest: dict[str, tuple[str | None, float]] = {}
+        for grp in groups:
+            for text in (texts[i] for i in grp.members[:5]):
+                if text not in known_nearest:
+                    match = snap.match(text)
+                    nearest[text] = (match.best_id, match.score)
+        return new, groups, nearest
 
-    new, groups = await asyncio.to_thread(work)
-    cache.keep_vectors(new, generation)
+    new, groups, nearest_new = await asyncio.to_thread(work)
+    cache.keep(new, nearest_new, generation)
+    found = known_nearest | nearest_new
     out = []
     for grp in groups:
         members = tuple(item for i in grp.members for item in by_text[texts[i]])
         votes: Counter[str] = Counter()
         best_score: dict[str, float] = {}
         for text in (texts[i] for i in grp.members[:5]):  # the most central ones
-            best_id, score = cache.nearest(snap, text)
+            best_id, score = found[text]
             if best_id:
                 votes[best_id] += 1
                 best_score[best_id] = max(best_score.get(best_id, 0.0), score)
