@@ -283,6 +283,10 @@ class Matcher:
             out[i] = (score, posterior.get(i, 0.0))
         return out
 
+    def encoder_text(self, question: str) -> str:
+        """What the sentence encoder is given for a question: typos corrected, acronyms expanded."""
+        return expand(self.normaliser.spelled(question), self._acronyms)
+
     def semantic(self, question: str) -> np.ndarray:
         """Each entry's semantic score: the mean cosine of its two phrasings closest to the question.
 
@@ -292,7 +296,7 @@ class Matcher:
         """
         if not self._entries:
             return np.zeros(0, dtype=np.float32)
-        text = expand(self.normaliser.spelled(question), self._acronyms)
+        text = self.encoder_text(question)
         q = self.encoder.encode(self.encoder.windows(text))
         per_phrasing = (q @ self._sem.T).max(axis=0)
         best = np.maximum.reduceat(per_phrasing, self._sem_starts)

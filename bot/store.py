@@ -10,7 +10,8 @@ database behind the same methods. What it keeps, and why so little:
 * ``volunteer_session``: a volunteer's "my next message is the reply to item N" (expires after
   ``REPLY_MINUTES``; when item N is deleted the session stays, marked gone, so the volunteer's next
   message is not mistaken for a question).
-* ``feedback``: 👍/👎 per entry; ``answer_counts``: answered questions are counted, never stored.
+* ``feedback``: 👍/👎 per entry; ``answer_counts``, ``suggestion_counts``: answered questions and
+  questions that got suggestions are counted, never stored.
 * ``meta``: a fingerprint of the pseudonym key, so a changed key is noticed instead of silently
   orphaning every row from /forget.
 
@@ -134,6 +135,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX volunteer_session_log ON volunteer_session(log_id)",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # v4: how many questions got suggestions each day (a count only, like answer_counts).
+    ("CREATE TABLE suggestion_counts (day TEXT PRIMARY KEY, count INTEGER NOT NULL)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -254,11 +257,13 @@ class LogQuery:
 
 @dataclass(frozen=True)
 class DayCounts:
-    """One UTC day: answers counted (never stored as text) and items logged, by reason."""
+    """One UTC day: answers and questions given suggestions, counted (never stored as text), and
+    items logged, by reason."""
 
     day: str
     answered: int
     logged: dict[str, int] = field(default_factory=dict)
+    suggested: int = 0
 
 
 def _iso(moment: datetime) -> str:
@@ -475,6 +480,16 @@ class Store:
                 "INSERT INTO answer_counts (day, entry_id, count) VALUES (?, ?, 1)"
                 " ON CONFLICT (day, entry_id) DO UPDATE SET count = count + 1",
                 (day, entry_id),
+            )
+
+    async def count_suggestion(self, *, now: datetime | None = None) -> None:
+        """Count one question that got suggestions today (UTC); neither it nor the entries are stored."""
+        day = _now(now).astimezone(UTC).date().isoformat()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO suggestion_counts (day, count) VALUES (?, 1)"
+                " ON CONFLICT (day) DO UPDATE SET count = count + 1",
+                (day,),
             )
 
     async def add_feedback(
@@ -744,7 +759,8 @@ class Store:
         return [LogItem(*row) for row in rows], total
 
     async def daily(self, days: int, now: datetime | None = None) -> list[DayCounts]:
-        """Each UTC day of the last ``days`` days, oldest first: answers counted, items logged by reason."""
+        """Each UTC day of the last ``days`` days, oldest first: answers and suggestions counted, items
+        logged by reason."""
         if days < 1:
             raise ValueError("days must be at least 1")
         today = _now(now).astimezone(UTC).date()
@@ -753,6 +769,9 @@ class Store:
             await self._rows(
                 "SELECT day, SUM(count) FROM answer_counts WHERE day >= ? GROUP BY day", [first.isoformat()]
             )
+        )
+        suggested = dict(
+            await self._rows("SELECT day, count FROM suggestion_counts WHERE day >= ?", [first.isoformat()])
         )
         logged: dict[str, dict[str, int]] = {}
         for day, reason, n in await self._rows(
@@ -763,7 +782,9 @@ class Store:
         out = []
         for n in range(days):
             day = (first + timedelta(days=n)).isoformat()
-            out.append(DayCounts(day, int(answered.get(day, 0)), logged.get(day, {})))
+            out.append(
+                DayCounts(day, int(answered.get(day, 0)), logged.get(day, {}), int(suggested.get(day, 0)))
+            )
         return out
 
     async def reply_seconds(self, days: int, now: datetime | None = None) -> list[float]:

@@ -238,7 +238,7 @@ async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> Non
             "best recipe for banana bread",
             "christmas fair date please",
             "banana bread recipe please",
-            "easy banana bread recipe with nuts",
+            "how do I bake a loaf with ripe bananas",  # shares only "banana" with them: grouped by meaning
             "zyxt plimf wobble",
         ):
             await bot.ask(text, user=PARENT)
@@ -248,7 +248,8 @@ async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> Non
             page = await (await http.get(base + "/themes")).text()
             first = page.split('<article class="card theme">')[1]
             assert '<span class="count">3</span>' in first
-            assert first.count("banana bread") == 3
+            assert first.count("banana bread") == 2
+            assert "ripe bananas" in first
             second = page.split('<article class="card theme">')[2]
             assert '<span class="count">2</span>' in second
             assert second.count("christmas fair") == 2

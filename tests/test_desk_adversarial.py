@@ -250,6 +250,25 @@ async def test_follow_up_memory_never_reaches_the_database(tmp_path: Path) -> No
         assert counts == [("dfe-retention", 1), ("school-retention", 1)]
 
 
+async def test_a_question_given_suggestions_is_only_counted(tmp_path: Path) -> None:
+    """bot-privacy: a question the bot suggests answers for is not kept: one number per day, no text,
+    no entry ids, no user. The Overview's "got suggestions" series reads that number."""
+    from tests.test_telegram_conversation import FOLLOW_UP
+
+    async with desk_bot(tmp_path) as bot:
+        assert "Did you mean" in str((await bot.ask(FOLLOW_UP))["text"])  # no context: suggestions
+        db = sqlite3.connect(tmp_path / "bot.sqlite3")
+        try:
+            tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            filled = {t for t in tables if db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]}
+            rows = db.execute("SELECT * FROM suggestion_counts").fetchall()
+        finally:
+            db.close()
+        assert filled <= {"suggestion_counts", "meta", "sqlite_sequence"}, filled
+        assert [count for _, count in rows] == [1]
+        assert [d.suggested for d in await bot.store.daily(1)] == [1]
+
+
 async def test_every_desk_response_forbids_framing_sniffing_caching_and_referrers(tmp_path: Path) -> None:
     """The README: pages allow no scripts, no framing and no referrer (the link page above all)."""
     async with desk_bot(tmp_path) as bot:

@@ -11,8 +11,8 @@ import pytest
 from bot.config import ConfigError, load_settings
 from bot.desk import charts
 from bot.desk.auth import LINK_SECONDS, SESSION_SECONDS, Auth
-from bot.desk.themes import LexicalEmbedder, group
-from bot.desk.views import draft_yaml
+from bot.desk.themes import group
+from bot.desk.views import MatchCache, draft_yaml, themes
 from bot.live import Snapshot
 from bot.store import LogQuery, Store
 
@@ -61,6 +61,8 @@ async def test_find_log_filters_and_day_counts(store: Store) -> None:
     for days_ago, reason in ((0, "unanswered"), (1, "none_of_these"), (3, "unanswered"), (40, "unanswered")):
         await store.log_question(1, 1, f"q{days_ago}", reason=reason, now=now - timedelta(days=days_ago))
     await store.count_answer("upn", now=now)
+    for _ in range(2):
+        await store.count_suggestion(now=now)
     items, total = await store.find_log(LogQuery(since="2026-05-07", until="2026-05-09", newest_first=True))
     assert total == 2
     assert [i.text for i in items] == ["q1", "q3"]
@@ -68,6 +70,7 @@ async def test_find_log_filters_and_day_counts(store: Store) -> None:
     assert len(daily) == 7
     assert daily[-1].day == "2026-05-10"
     assert daily[-1].answered == 1
+    assert [d.suggested for d in daily[-2:]] == [0, 2]
     assert daily[-2].logged == {"none_of_these": 1}
     first = (await store.find_log(LogQuery()))[0][0]
     await store.set_status(first.id, "dismissed", now=now - timedelta(days=2))
@@ -127,21 +130,48 @@ def test_charts_escape_labels_and_draw_every_value() -> None:
     assert "No feedback" in charts.votes([], "v")
 
 
-def test_themes_group_paraphrases_and_keep_apart_the_rest(snap: Snapshot) -> None:
-    texts = [
-        "how do I book the school minibus for a trip",
-        "can the dinner ladies see my sons allergy records",
-        "booking the minibus for a school trip",
-        "do dinner ladies see allergy records",
-        "hello??",
-    ]
-    vectors = LexicalEmbedder(snap.matcher.normaliser)(texts)
-    groups = group(vectors, [1, 1, 1, 1, 1])
-    sets = sorted(sorted(g.members) for g in groups)
-    assert sets == [[0, 2], [1, 3]]  # 'hello' has no terms and forms no group
-    weighted = group(vectors, [1, 5, 1, 1, 1])
-    assert weighted[0].size == 6
-    assert weighted[0].members[0] == 1
+RECORDS = (  # one need, few shared words
+    "can I see what the school holds on my son",
+    "what information does the school keep about my kid",
+    "can I get a copy of my child's school file",
+)
+OTHERS = (
+    "how do I book the school minibus for a trip",
+    "booking the minibus for a school trip",
+    "can the dinner ladies see my sons allergy records",
+    "do dinner ladies see allergy records",
+    "what time does the school bus leave",
+    "hello??",
+)
+
+
+def test_themes_group_paraphrases_by_meaning_and_keep_apart_the_rest(snap: Snapshot) -> None:
+    texts = [*RECORDS, *OTHERS]
+    m = snap.matcher
+    vectors = m.encoder.encode([m.encoder_text(t) for t in texts])  # the real model
+    sets = sorted(sorted(g.members) for g in group(vectors))
+    # "holds on my son" and "keep about my kid" share only "what the school": grouped by meaning
+    assert sets == [[0, 1, 2], [3, 4], [5, 6], [7], [8]]
+    weighted = group(vectors, [1, 1, 1, 1, 1, 9, 1, 1, 1])
+    assert weighted[0].size == 10  # the allergy pair, one of them asked nine times
+    assert weighted[0].members[0] == 5
+
+
+async def test_themes_page_groups_by_the_encoder_and_forgets_its_vectors(
+    snap: Snapshot, store: Store
+) -> None:
+    for text in (*RECORDS, *OTHERS, RECORDS[0]):
+        await store.log_question(1, 11, text, reason="unanswered")
+    cache = MatchCache()
+    found = await themes(store, snap, 30, cache)
+    assert (found.count, found.limited) == (10, False)
+    assert sorted(i.text for i in found.groups[0].items) == sorted([*RECORDS, RECORDS[0]])
+    assert cache.holds("what time does the school bus leave")  # its vector and nearest entry are cached
+    cache.clear()  # as /forget and the retention purge do
+    assert not cache.holds("what time does the school bus leave")
+    newest = await themes(store, snap, 30, cache, limit=4)
+    assert (newest.count, newest.limited) == (4, True)  # only the newest 4: the page says so
+    assert sum(len(g.items) for g in newest.groups) == 4
 
 
 def test_draft_yaml_quotes_parents_text() -> None:

@@ -25,7 +25,6 @@ from telegram import Bot
 
 from bot.desk import views
 from bot.desk.auth import SESSION_SECONDS, Auth, Session
-from bot.desk.themes import Embed
 from bot.knowledge import KnowledgeError
 from bot.replies import is_number
 from bot.telegram.handover import Handover, dismiss, send_attached_entry, send_volunteer_reply
@@ -54,10 +53,9 @@ NOTES = {
 class Desk:
     """The running desk: its sign-in state, the services it shares with the bot, and its HTTP server."""
 
-    def __init__(self, services: Services, bot: Bot, embed: Embed | None = None) -> None:
+    def __init__(self, services: Services, bot: Bot) -> None:
         self.services = services
         self.bot = bot
-        self.embed = embed
         self.auth = Auth()
         self.matches = views.MatchCache()
         settings = services.settings
@@ -462,13 +460,12 @@ class Themes(Page):
     async def get(self) -> None:
         days = views.period(self.get_query_argument("days", None), 30)
         snap = self.desk.services.live.current
-        groups, count = await views.themes(
-            self.desk.services.store, snap, days, self.desk.matches, self.desk.embed
-        )
+        found = await views.themes(self.desk.services.store, snap, days, self.desk.matches)
         self.render(
             "themes.html",
-            groups=groups,
-            count=count,
+            groups=found.groups,
+            count=found.count,
+            limited=found.limited,
             days=days,
             periods=views.PERIODS,
             entries=list(snap.kb),

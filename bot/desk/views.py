@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
+import numpy as np
 import yaml
 
 from bot.desk import charts
-from bot.desk.themes import Embed, Group, LexicalEmbedder, group
+from bot.desk.themes import Group, group
 from bot.knowledge import Entry
 from bot.live import Snapshot
 from bot.replies import is_number
@@ -104,7 +105,9 @@ class MatchCache:
     """The live matcher's verdicts on logged texts, kept until the FAQ is reloaded (bounded).
 
     A queue page asks for 50 texts' guesses and a Themes page for hundreds of nearest entries; the
-    same texts come back page after page, so each is matched once per FAQ version.
+    same texts come back page after page, so each is matched once per FAQ version. Themes' sentence
+    embeddings of the texts are kept too, while the encoder stays the same (a reload that keeps the
+    model does not re-embed the log).
     """
 
     def __init__(self, size: int = 20_000) -> None:
@@ -112,29 +115,40 @@ class MatchCache:
         self._snap: Snapshot | None = None
         self._guesses: dict[str, tuple[Guess, ...]] = {}
         self._nearest: dict[str, tuple[str | None, float]] = {}
-        self.embedder: LexicalEmbedder | None = None
+        self._encoder: object = None
+        self._vectors: dict[str, np.ndarray] = {}
+        # Bumped by clear(): a grouping that was running when texts were forgotten keeps nothing.
+        self.generation = 0
         self.themes_key: tuple[object, ...] | None = None
-        self.themes: tuple[list[Theme], int] | None = None
+        self.themes: Themes | None = None
 
     def _check(self, snap: Snapshot) -> None:
         if snap is not self._snap:
             self._snap = snap
             self._guesses.clear()
             self._nearest.clear()
-            self.embedder = LexicalEmbedder(snap.matcher.normaliser)
+        if snap.matcher.encoder is not self._encoder:
+            self._encoder = snap.matcher.encoder
+            self._vectors.clear()
         if len(self._guesses) + len(self._nearest) > self._size:
             self._guesses.clear()
             self._nearest.clear()
+        if len(self._vectors) > self._size:
+            self._vectors.clear()
 
     def holds(self, text: str) -> bool:
         """Is this question text held in memory here?"""
-        in_themes = self.themes is not None and any(i.text == text for t in self.themes[0] for i in t.items)
-        return text in self._guesses or text in self._nearest or in_themes
+        in_themes = self.themes is not None and any(
+            i.text == text for t in self.themes.groups for i in t.items
+        )
+        return text in self._guesses or text in self._nearest or text in self._vectors or in_themes
 
     def clear(self) -> None:
-        """Drop every cached question text: after /forget or the retention purge deleted some."""
+        """Drop every cached question text and vector: after /forget or the retention purge deleted some."""
         self._guesses.clear()
         self._nearest.clear()
+        self._vectors.clear()
+        self.generation += 1
         self.themes_key = self.themes = None
 
     def guesses(self, snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
@@ -159,10 +173,27 @@ class MatchCache:
             found = self._nearest[text] = (match.best_id, match.score)
         return found
 
-    def embed(self, snap: Snapshot) -> Embed:
+    def known_vectors(self, snap: Snapshot, texts: list[str]) -> dict[str, np.ndarray]:
+        """The cached sentence embeddings of those ``texts`` that have one."""
         self._check(snap)
-        assert self.embedder is not None
-        return self.embedder
+        return {t: v for t in texts if (v := self._vectors.get(t)) is not None}
+
+    def known_nearest(self, snap: Snapshot, texts: list[str]) -> dict[str, tuple[str | None, float]]:
+        """The cached :meth:`nearest` of those ``texts`` that have one."""
+        self._check(snap)
+        return {t: v for t in texts if (v := self._nearest.get(t)) is not None}
+
+    def keep(
+        self,
+        vectors: Mapping[str, np.ndarray],
+        nearest: Mapping[str, tuple[str | None, float]],
+        generation: int,
+    ) -> None:
+        """Cache embeddings and nearest entries computed in a worker thread, unless the cache was
+        cleared since ``generation`` (their texts may have been forgotten meanwhile)."""
+        if generation == self.generation:
+            self._vectors.update(vectors)
+            self._nearest.update(nearest)
 
 
 async def queue(store: Store, snap: Snapshot, flt: QueueFilter, cache: MatchCache) -> tuple[list[Row], int]:
@@ -237,11 +268,7 @@ async def overview(store: Store, snap: Snapshot, days: int, now: datetime | None
         charts.Series(
             "answered (including picked suggestions)", "s-answered", tuple(d.answered for d in daily)
         ),
-        charts.Series(
-            "suggestions refused (“None of these”)",
-            "s-suggested",
-            tuple(d.logged.get("none_of_these", 0) for d in daily),
-        ),
+        charts.Series("got suggestions", "s-suggested", tuple(d.suggested for d in daily)),
         charts.Series("not answered", "s-unknown", tuple(d.logged.get("unanswered", 0) for d in daily)),
         charts.Series(
             "asked for a person, or “not helpful”",
@@ -303,7 +330,16 @@ class Theme:
         return ",".join(str(i.id) for i in self.items if i.text not in first)
 
 
-MAX_THEME_ITEMS = 2000  # the newest; enough to see what parents ask
+# At most this many questions are grouped, the newest of the period: each new wording costs a
+# sentence embedding (a few ms on a shared core), and 2,000 show well what parents ask.
+MAX_THEME_ITEMS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Themes:
+    groups: list[Theme]
+    count: int  # questions grouped
+    limited: bool  # the period held more than MAX_THEME_ITEMS: only the newest were grouped
 
 
 async def themes(
@@ -311,43 +347,67 @@ async def themes(
     snap: Snapshot,
     days: int,
     cache: MatchCache,
-    embed: Embed | None = None,
     now: datetime | None = None,
-) -> tuple[list[Theme], int]:
-    """Groups of the last ``days`` days' unanswered questions, biggest first; and how many questions.
+    limit: int = MAX_THEME_ITEMS,
+) -> Themes:
+    """Groups of the newest ``limit`` unanswered questions of the last ``days`` days, biggest first.
 
-    The grouping runs in a worker thread, so a large log does not hold up the bot's event loop, and
-    its result is kept until the log or the FAQ changes.
+    Each distinct text is embedded once by the live matcher's sentence encoder (vectors are cached
+    per text). Embedding and grouping run in a worker thread, so a large log does not hold up the
+    bot's event loop, and the result is kept until the log or the FAQ changes.
     """
-    key = (days, id(snap), await store.log_version())
+    key = (days, limit, id(snap), await store.log_version())
     if now is None and cache.themes_key == key and cache.themes is not None:
         return cache.themes
-    items = await store.recent_unanswered(days, limit=MAX_THEME_ITEMS, now=now)
+    items = await store.recent_unanswered(days, limit=limit + 1, now=now)
+    limited = len(items) > limit
+    items = items[:limit]
     if not items:
-        return [], 0
-    embedder = embed or cache.embed(snap)
+        return Themes([], 0, False)
     by_text: dict[str, list[LogItem]] = {}
     for item in items:
         by_text.setdefault(item.text, []).append(item)
     texts = list(by_text)
+    known = cache.known_vectors(snap, texts)
+    known_nearest = cache.known_nearest(snap, texts)
+    missing = [t for t in texts if t not in known]
+    generation = cache.generation
+    matcher = snap.matcher
 
-    def work() -> list[Group]:
-        return group(embedder(texts), [len(by_text[t]) for t in texts])
+    def work() -> tuple[dict[str, np.ndarray], list[Group], dict[str, tuple[str | None, float]]]:
+        # the text as the matcher's encoder sees it: "shcool cenus" meets "school census"
+        new: dict[str, np.ndarray] = {}
+        if missing:
+            embedded = matcher.encoder.encode([matcher.encoder_text(t) for t in missing])
+            new = dict(zip(missing, embedded, strict=True))
+        vectors = np.stack([known[t] if t in known else new[t] for t in texts])
+        groups = group(vectors, [len(by_text[t]) for t in texts])
+        # the nearest entry of each group's most central texts: a full match each, so here too
+        nearest: dict[str, tuple[str | None, float]] = {}
+        for grp in groups:
+            for text in (texts[i] for i in grp.members[:5]):
+                if text not in known_nearest:
+                    match = snap.match(text)
+                    nearest[text] = (match.best_id, match.score)
+        return new, groups, nearest
 
+    new, groups, nearest_new = await asyncio.to_thread(work)
+    cache.keep(new, nearest_new, generation)
+    found = known_nearest | nearest_new
     out = []
-    for grp in await asyncio.to_thread(work):
+    for grp in groups:
         members = tuple(item for i in grp.members for item in by_text[texts[i]])
         votes: Counter[str] = Counter()
         best_score: dict[str, float] = {}
         for text in (texts[i] for i in grp.members[:5]):  # the most central ones
-            best_id, score = cache.nearest(snap, text)
+            best_id, score = found[text]
             if best_id:
                 votes[best_id] += 1
                 best_score[best_id] = max(best_score.get(best_id, 0.0), score)
         nearest = snap.kb.get(votes.most_common(1)[0][0]) if votes else None
         out.append(Theme(members, nearest, round(best_score.get(nearest.id, 0.0), 2) if nearest else 0.0))
-    result = (out, len(items))
-    if now is None:
+    result = Themes(out, len(items), limited)
+    if now is None and generation == cache.generation:
         cache.themes_key, cache.themes = key, result
     return result
 

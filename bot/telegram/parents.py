@@ -103,16 +103,12 @@ async def flood_gate(update: Update, context: Context) -> None:
 
 async def start(update: Update, context: Context) -> None:
     if update.effective_chat:
-        await send_reply(
-            context.bot, update.effective_chat.id, Reply(WELCOME, ((TOPICS,),))
-        )
+        await send_reply(context.bot, update.effective_chat.id, Reply(WELCOME, ((TOPICS,),)))
 
 
 async def help_command(update: Update, context: Context) -> None:
     if update.effective_chat:
-        await send_reply(
-            context.bot, update.effective_chat.id, Reply(HELP, ((TOPICS,),))
-        )
+        await send_reply(context.bot, update.effective_chat.id, Reply(HELP, ((TOPICS,),)))
 
 
 async def topics(update: Update, context: Context) -> None:
@@ -199,6 +195,8 @@ async def question(update: Update, context: Context) -> None:
     if match.outcome is Outcome.ANSWER and match.entry:
         await _count_answer(svc, match.entry.id)
         svc.conversations.remember(key, match.entry.id)
+    elif match.outcome is Outcome.SUGGEST and match.suggestions:  # the reply offers them
+        await _count_suggestion(svc)
     elif match.outcome is Outcome.UNKNOWN:
         log_id = await svc.store.log_question(
             user.id, message.chat_id, text, reason="unanswered", best_id=match.best_id, score=match.score
@@ -313,6 +311,14 @@ async def button(update: Update, context: Context) -> None:
             await _drop_feedback_buttons(context, message)
     else:
         await query.answer(STALE, show_alert=True)
+
+
+async def _count_suggestion(svc: Services) -> None:
+    """Count a question that got suggestions (a number per day, nothing else); never blocks the reply."""
+    try:
+        await svc.store.count_suggestion()
+    except Exception:
+        log.warning("could not count a suggestion", exc_info=True)
 
 
 async def _count_answer(svc: Services, entry_id: str) -> None:
