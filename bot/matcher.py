@@ -20,7 +20,6 @@ named below with why it is there; tools/tune_fusion.py fits the regression.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import math
 from collections import defaultdict
@@ -123,15 +122,7 @@ class Matcher:
     ) -> None:
         self.encoder = encoder or default_encoder()
         self.cache = cache if cache is not None else EmbeddingCache(default_cache_path())
-        # The index is hundreds of thousands of small containers and no cycles: collecting while
-        # building them only rescans them, which made the build grow faster than the FAQ.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            self._build(kb, settings)
-        finally:
-            if was_enabled:
-                gc.enable()
+        self._build(kb, settings)
 
     def _build(self, kb: KnowledgeBase, settings: MatchSettings | None) -> None:
         self.kb = kb
