@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from bot.text import Language
 
@@ -194,14 +195,14 @@ class _SmallTalkModel(_Strict):
 # --------------------------------------------------------------------------- YAML with line numbers
 
 
-class _Lines(dict):
+class _Lines(dict[Any, Any]):
     """A YAML mapping that remembers the line of itself and of each key (1-based)."""
 
     line: int = 0
     key_lines: dict[Any, int]
 
 
-class _LineList(list):
+class _LineList(list[Any]):
     line: int = 0
     item_lines: list[int]
 
@@ -254,7 +255,7 @@ def _line_of(data: Any, loc: tuple[Any, ...]) -> int:
     return line
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":

@@ -20,7 +20,6 @@ named below with why it is there; tools/tune_fusion.py fits the regression.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import math
 from collections import defaultdict
@@ -123,15 +122,7 @@ class Matcher:
     ) -> None:
         self.encoder = encoder or default_encoder()
         self.cache = cache if cache is not None else EmbeddingCache(default_cache_path())
-        # The index is hundreds of thousands of small containers and no cycles: collecting while
-        # building them only rescans them, which made the build grow faster than the FAQ.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            self._build(kb, settings)
-        finally:
-            if was_enabled:
-                gc.enable()
+        self._build(kb, settings)
 
     def _build(self, kb: KnowledgeBase, settings: MatchSettings | None) -> None:
         self.kb = kb
@@ -197,8 +188,8 @@ class Matcher:
         # Naive Bayes on the same counts: log P(term | entry) = base (unseen) + gain (seen terms).
         alpha = _NB_ALPHA
         total = [0.0] * len(entries)
-        for per_entry in tf.values():
-            for i, x in per_entry.items():
+        for counts in tf.values():
+            for i, x in counts.items():
                 total[i] += x
         self._nb_base = [math.log(alpha / (t + alpha * len(tf))) for t in total]
         self._nb_gain: dict[str, dict[int, float]] = {
@@ -258,15 +249,15 @@ class Matcher:
         covered: dict[int, float] = defaultdict(float)
         dots: dict[tuple[int, int], float] = defaultdict(float)
         for t, w in weights.items():
-            for table, add in ((self._belongs.get(t), True), (self._postings.get(t), False)):
-                if not table:
-                    continue
-                for i, value in _among(table, chosen_set):
-                    if add:
-                        covered[i] += w * value
-                    else:
-                        for j in value:
-                            dots[(i, j)] += w
+            belongs = self._belongs.get(t)
+            if belongs:
+                for i, strength in _among(belongs, chosen_set):
+                    covered[i] += w * strength
+            postings = self._postings.get(t)
+            if postings:
+                for i, js in _among(postings, chosen_set):
+                    for j in js:
+                        dots[(i, j)] += w
         best_phrasing: dict[int, float] = defaultdict(float)
         for (i, j), dot in dots.items():
             cos = dot / (q_norm * self._norms[i][j])

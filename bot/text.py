@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib.resources import files
+from typing import cast
 
 import snowballstemmer
 from rapidfuzz import process
@@ -48,7 +49,7 @@ def stem(word: str) -> str:
     """The Porter2 stem of one lowercase word (digits and short words pass through)."""
     if len(word) <= 3 or not word.isalpha():
         return word
-    return _stemmer.stemWord(word)
+    return cast(str, _stemmer.stemWord(word))  # snowballstemmer is untyped
 
 
 @cache
