@@ -20,6 +20,18 @@ class Series:
     values: tuple[int, ...]
 
 
+def _grid(left: float, width: float, top: float, plot_h: float, peak: float) -> list[str]:
+    """Three horizontal grid lines (0, half, the peak) with their values on the y axis."""
+    out = []
+    for frac in (0, 0.5, 1):
+        y = top + plot_h * (1 - frac)
+        out.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}"/>')
+        out.append(
+            f'<text class="tick" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{round(peak * frac)}</text>'
+        )
+    return out
+
+
 def _nice_max(value: float) -> int:
     """A round axis maximum at or above ``value`` (1, 2, 5, 10, 20, 50, ...)."""
     if value <= 0:
@@ -60,12 +72,7 @@ def stacked_days(days: Sequence[str], series: Sequence[Series], label: str) -> s
     slot = (width - left) / n
     bar = max(slot * 0.8, 1.0)
     body = []
-    for frac in (0, 0.5, 1):
-        y = top + plot_h * (1 - frac)
-        body.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}"/>')
-        body.append(
-            f'<text class="tick" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{round(peak * frac)}</text>'
-        )
+    body.extend(_grid(left, width, top, plot_h, peak))
     for i, day in enumerate(days):
         x = left + i * slot + (slot - bar) / 2
         base = float(top + plot_h)
@@ -147,12 +154,7 @@ def line(days: Sequence[str], values: Sequence[int], css: str, label: str) -> st
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     base = top + plot_h
     body = []
-    for frac in (0, 0.5, 1):
-        y = top + plot_h * (1 - frac)
-        body.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}"/>')
-        body.append(
-            f'<text class="tick" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{round(peak * frac)}</text>'
-        )
+    body.extend(_grid(left, width, top, plot_h, peak))
     body.append(
         f'<polygon class="{escape(css)} area" points="{left},{base} {path} {points[-1][0]:.1f},{base}"/>'
     )
