@@ -128,6 +128,31 @@ async def test_removing_a_volunteer_means_editing_the_list_and_restarting(tmp_pa
         assert "don't know that command" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
 
 
+async def test_removing_a_volunteer_and_reloading_ends_their_desk_access_at_once(tmp_path: Path) -> None:
+    """/reload re-reads the staff lists (``Services.reread``; ``faqbot run`` passes the real loader):
+    the removed volunteer's session and unused link stop working at the next request, no restart."""
+    import dataclasses
+
+    async with desk_bot(tmp_path) as bot, client() as http:
+        await sign_in(http, await link_for(bot, VOLUNTEER))
+        unused = await link_for(bot, VOLUNTEER)
+        base = desk_of(bot).base_url
+        assert (await http.get(base + "/queue")).status == 200
+        svc = bot.app.bot_data.services
+        assert svc is not None
+        edited = dataclasses.replace(svc.settings, volunteers=frozenset())
+        svc.reread = lambda: edited
+        said = (await bot.ask("/reload", user=ADMIN))["text"]
+        assert "1 removed" in said
+        assert (await http.get(base + "/queue")).status == 401
+        async with http.get(unused) as resp:  # the page with the Sign in button still shows ...
+            token = re.search(r'name="token" value="([^"]+)"', await resp.text())
+        assert token is not None
+        async with http.post(base + "/login", data={"token": token.group(1)}) as resp:
+            assert resp.status == 401  # ... but signing in is refused
+        assert "don't know that command" in (await bot.ask("/desk", user=VOLUNTEER))["text"]
+
+
 async def test_privacy_answer_says_forget_leaves_the_volunteer_chat_copy(tmp_path: Path) -> None:
     """/forget cannot reach the copy of a question posted in the volunteers' group; /privacy must say so."""
     async with desk_bot(tmp_path) as bot:

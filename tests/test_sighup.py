@@ -53,12 +53,40 @@ async def test_sighup_reloads_the_running_bot(tmp_path: Path) -> None:
             assert pid == proc.pid
             recorded.write_text(recorded.read_text().replace(OLD, NEW), encoding="utf-8")
             os.kill(pid, signal.SIGHUP)
-            assert "Changed: upn" in await log_line(proc, "SIGHUP:")
+            assert "Changed: upn" in await log_line(proc, "SIGHUP: Reloaded")
             assert NEW in await ask(api, 2, "what is a unique pupil number")
             (knowledge / "broken.yaml").write_text("section: Broken\nentries: [\n")
             os.kill(pid, signal.SIGHUP)
             assert "broken.yaml" in await log_line(proc, "SIGHUP: FAQ not reloaded")
             assert proc.returncode is None  # still running
             assert NEW in await ask(api, 3, "what is a unique pupil number")  # the last good FAQ
+        finally:
+            await stop_faqbot(proc)
+
+
+async def test_reload_adopts_changed_staff_lists_from_the_env_file(tmp_path: Path) -> None:
+    """A volunteer removed from FAQBOT_VOLUNTEERS in .env loses access at the next /reload (or SIGHUP),
+    without a restart; the real environment still wins over .env, as at start."""
+    from bot.telegram.volunteers import UNKNOWN_COMMAND
+
+    admin, volunteer = 500, 800
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"FAQBOT_ADMINS={admin}\nFAQBOT_VOLUNTEERS={volunteer}\n", encoding="utf-8")
+    async with FakeBotAPI() as api:
+        proc = await start_faqbot(faqbot_env(api, tmp_path / "bot.sqlite3"), tmp_path)
+        try:
+            assert UNKNOWN_COMMAND not in await ask(api, volunteer, "/queue")
+            dotenv.write_text(f"FAQBOT_ADMINS={admin}\nFAQBOT_VOLUNTEERS=\n", encoding="utf-8")
+            said = await ask(api, admin, "/reload")
+            assert "Staff: 1 admin(s), 0 volunteer(s); 1 removed." in said
+            assert await ask(api, volunteer, "/queue") == UNKNOWN_COMMAND
+            dotenv.write_text(f"FAQBOT_ADMINS={admin}\nFAQBOT_VOLUNTEERS={volunteer}\n", encoding="utf-8")
+            os.kill(proc.pid, signal.SIGHUP)
+            assert "Staff: 1 admin(s), 1 volunteer(s); 0 removed." in await log_line(proc, "SIGHUP: Staff")
+            assert UNKNOWN_COMMAND not in await ask(api, volunteer, "/queue")
+            dotenv.write_text("FAQBOT_ADMINS=not-a-number\n", encoding="utf-8")
+            said = await ask(api, admin, "/reload")  # a broken file keeps the old lists
+            assert "Staff lists NOT reloaded" in said
+            assert UNKNOWN_COMMAND not in await ask(api, volunteer, "/queue")
         finally:
             await stop_faqbot(proc)

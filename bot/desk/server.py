@@ -435,14 +435,15 @@ class Reload(Entries):
     needs = "admin"
 
     async def post(self) -> None:
-        live = self.desk.services.live
+        svc = self.desk.services
+        staff = svc.reload_staff()  # as /reload: the staff lists first, then the FAQ
         try:
-            report = await asyncio.to_thread(live.reload)
+            report = await asyncio.to_thread(svc.live.reload)
         except KnowledgeError as exc:
             self.set_status(422)
-            await self.get(result=None, errors=exc.errors)
+            await self.get(result=staff or None, errors=exc.errors)
             return
-        await self.get(result=report.summary(), errors=None)
+        await self.get(result=f"{report.summary()}\n{staff}".strip(), errors=None)
 
 
 class OverviewPage(Page):

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias, cast
 
@@ -97,10 +98,13 @@ async def context_job(context: Context) -> None:
     services(context).flood.sweep()
 
 
-async def _reload_on_hup(live: LiveFAQ) -> None:
-    """Reload the FAQ in a worker thread, as /reload does: parsing and indexing never block the loop."""
+async def _reload_on_hup(svc: Services) -> None:
+    """Reload the FAQ in a worker thread, as /reload does: parsing and indexing never block the loop;
+    and the staff lists, as /reload does."""
+    if staff := svc.reload_staff():
+        log.info("SIGHUP: %s", staff)
     try:
-        report = await asyncio.to_thread(live.reload)
+        report = await asyncio.to_thread(svc.live.reload)
         log.info("SIGHUP: %s", report.summary().replace("\n", "; "))
     except KnowledgeError as exc:
         log.error("SIGHUP: FAQ not reloaded, the old one stays live: %s", "; ".join(exc.errors))
@@ -120,9 +124,17 @@ Builder: TypeAlias = ApplicationBuilder[
 
 
 def build_application(
-    settings: Settings, live: LiveFAQ, store: Store | None = None, *, reload_on_sighup: bool = False
+    settings: Settings,
+    live: LiveFAQ,
+    store: Store | None = None,
+    *,
+    reload_on_sighup: bool = False,
+    reread: Callable[[], Settings] | None = None,
 ) -> App:
-    """The Application with every handler. The store is opened in ``post_init`` unless given."""
+    """The Application with every handler. The store is opened in ``post_init`` unless given.
+
+    ``reread`` gives the configuration as it is now: /reload and SIGHUP adopt its staff lists.
+    """
     # PTB's builder does not carry the context types into its JobQueue type parameter: say it here.
     builder = cast(Builder, ApplicationBuilder().context_types(CONTEXT_TYPES))
     builder = builder.token(settings.token or "").base_url(settings.api_url)
@@ -143,7 +155,7 @@ def build_application(
         if store is None:
             key = load_or_create_key(settings.secret, settings.key_path)
             store = await Store.open(settings.db_path, key)
-        app.bot_data.services = Services(settings, live, store)
+        app.bot_data.services = Services(settings, live, store, reread=reread)
         try:
             await app.bot.set_my_commands(COMMANDS)
         except (NetworkError, RetryAfter) as exc:
@@ -160,7 +172,8 @@ def build_application(
             reloads: set[asyncio.Task[None]] = set()
 
             def on_hup() -> None:
-                task = loop.create_task(_reload_on_hup(live))
+                assert app.bot_data.services is not None  # set above
+                task = loop.create_task(_reload_on_hup(app.bot_data.services))
                 reloads.add(task)  # hold a reference until it is done
                 task.add_done_callback(reloads.discard)
 
@@ -275,7 +288,7 @@ def _run_holding_pid_file(settings: Settings, mask: SecretFilter) -> int:
     except (StoreError, ValueError, OSError) as exc:  # ValueError/OSError: the pseudonym key
         print(f"Cannot use the database: {exc}", file=sys.stderr)
         return 1
-    app = build_application(settings, live, reload_on_sighup=True)
+    app = build_application(settings, live, reload_on_sighup=True, reread=load_settings)
     try:
         if settings.webhook_url:
             app.run_webhook(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.conversation import ConversationMemory
 from bot.live import LiveFAQ
 from bot.store import Store
@@ -91,8 +91,30 @@ class Services:
     # Each chat's last answer, for follow-ups: in memory only, 10 minutes, cleared by /forget.
     conversations: ConversationMemory = field(default_factory=ConversationMemory)
 
+    # Re-reads the configuration (``faqbot run``: the environment over ``.env``) so that /reload and
+    # SIGHUP pick up changed staff lists; None where the settings were given in code (tests).
+    reread: Callable[[], Settings] | None = None
+
     def __post_init__(self) -> None:
         self.flood = FloodGuard(self.settings.flood_per_minute)
+
+    def reload_staff(self) -> str:
+        """Adopt the current FAQBOT_ADMINS / FAQBOT_VOLUNTEERS (nothing else changes without a restart).
+
+        Roles are checked on every update and every desk request, so someone removed from a list loses
+        access as soon as this runs. Returns one line for the admin; a broken configuration is reported
+        and the old lists stay.
+        """
+        if self.reread is None:
+            return ""
+        try:
+            new = self.reread()
+        except ConfigError as exc:
+            return f"Staff lists NOT reloaded (the configuration has errors): {exc}"
+        old = self.settings
+        self.settings = replace(old, admins=new.admins, volunteers=new.volunteers)
+        removed = len((old.admins | old.volunteers) - (new.admins | new.volunteers))
+        return f"Staff: {len(new.admins)} admin(s), {len(new.volunteers)} volunteer(s); {removed} removed."
 
 
 class BotData:

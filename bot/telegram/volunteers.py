@@ -344,15 +344,17 @@ async def reload_command(update: Update, context: Context) -> None:
 
 
 async def reload_text(context: Context) -> str:
-    """Reload the FAQ off the event loop; a broken FAQ leaves the old one live."""
-    live = services(context).live
+    """Reload the staff lists, then the FAQ off the event loop; a broken FAQ leaves the old one live."""
+    svc = services(context)
+    staff = svc.reload_staff()
+    staff = f"\n{staff}" if staff else ""
     try:
-        report = await asyncio.to_thread(live.reload)
+        report = await asyncio.to_thread(svc.live.reload)
     except KnowledgeError as exc:
         lines = "\n".join(exc.errors[:30])
         more = f"\n… and {len(exc.errors) - 30} more" if len(exc.errors) > 30 else ""
-        return f"The FAQ was NOT reloaded; the old one stays live. Errors:\n{lines}{more}"
-    return report.summary()
+        return f"The FAQ was NOT reloaded; the old one stays live. Errors:\n{lines}{more}{staff}"
+    return report.summary() + staff
 
 
 @staff_only(_is_admin, "/stats")
