@@ -180,13 +180,6 @@ def _points_back(text: str) -> bool:
     return any(w in _POINTERS for w in _words(text))
 
 
-def _ranked(match: Match) -> list[Entry]:
-    """A reading's entries, best first: its answer (if any), then its suggestions."""
-    out = [match.entry] if match.entry is not None else []
-    out += [e for e in match.suggestions if e not in out]
-    return out
-
-
 def _neutral(text: str) -> str:
     """The follow-up with its pronouns replaced by a neutral object: its intent without the topic."""
     return re.sub(r"\b(?:it|that|this|these|those|them)\b", _NEUTRAL_OBJECT, text, flags=re.IGNORECASE)
