@@ -31,6 +31,8 @@ from bot.live import LiveFAQ
 from bot.store import Store
 
 TARGET_MS = 100.0
+# What the Themes page says while it groups new questions in the background.
+PENDING = b"Grouping the unanswered questions"
 ADMIN = 900
 
 # Questions parents ask that the FAQ does not cover, in a few styles: what Themes should group.
@@ -168,6 +170,8 @@ async def measure(n: int, reps: int) -> dict[str, Any]:
         seeded = time.perf_counter() - t0
         desk = Desk(Services(settings, LiveFAQ(settings.knowledge_dir), store), bot=None)  # type: ignore[arg-type]
         await desk.start()
+        # the questions were logged before a volunteer looks: the desk has matched the usual views
+        await desk.warmed.wait()
         token = desk.auth.redeem(desk.auth.issue_link(ADMIN))
         since = (datetime.now(UTC) - timedelta(days=14)).date().isoformat()
         out: dict[str, Any] = {"logged": await store.count_log(None), "seed_s": seeded, "pages": {}}
@@ -175,15 +179,28 @@ async def measure(n: int, reps: int) -> dict[str, Any]:
             async with aiohttp.ClientSession(cookies={COOKIE: token or ""}) as http:
                 for page in PAGES:
                     url = desk.base_url + page.format(since=since)
-                    times, size = [], 0
-                    for _ in range(reps + 1):
+                    times: list[float] = []
+                    t0 = time.perf_counter()
+                    ready_s = None
+                    while len(times) < reps + 1:
                         t = time.perf_counter()
                         async with http.get(url) as resp:
                             body = await resp.read()
                             assert resp.status == 200, (page, resp.status)
-                        times.append((time.perf_counter() - t) * 1000)
-                        size = len(body)
-                    out["pages"][page] = {**summary(times[1:]), "first_ms": times[0], "bytes": size}
+                        ms = (time.perf_counter() - t) * 1000
+                        if not times:
+                            first_ms = ms
+                        if PENDING in body:  # Themes still grouping: its page reloads itself; look sooner
+                            await asyncio.sleep(0.1)
+                            continue
+                        ready_s = ready_s or time.perf_counter() - t0
+                        times.append(ms)
+                    out["pages"][page] = {
+                        **summary(times[1:]),
+                        "first_ms": first_ms,
+                        "ready_s": ready_s,
+                        "bytes": len(body),
+                    }
         finally:
             await desk.stop()
             await store.close()
@@ -270,23 +287,33 @@ async def under_load(updates: int, users: int) -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     n, reps = (2000, 3) if quick else (10_000, 10)
     data = asyncio.run(measure(n, reps))
-    rows = [[page, d["first_ms"], d["p50"], d["max"], d["bytes"] / 1024] for page, d in data["pages"].items()]
+    rows = [
+        [page, d["first_ms"], d["ready_s"] * 1000, d["p50"], d["max"], d["bytes"] / 1024]
+        for page, d in data["pages"].items()
+    ]
     print(
         table(
-            f"Desk pages with {data['logged']:,} logged questions (ms; {reps} fetches after the first)",
-            ["page", "first", "p50", "max", "KB"],
+            f"Desk pages with {data['logged']:,} logged questions (ms; first view, until the content is"
+            f" there, then {reps} fetches)",
+            ["page", "first", "content", "p50", "max", "KB"],
             rows,
         )
     )
     worst = max(d["p50"] for d in data["pages"].values())
+    worst_first = max(d["first_ms"] for d in data["pages"].values())
     targets = {
         f"every page renders in <= {TARGET_MS:.0f} ms (p50) with {n:,} logged": {
             "worst_p50_ms": worst,
             "met": worst <= TARGET_MS,
-        }
+        },
+        f"every first view after the log changed renders in <= {TARGET_MS:.0f} ms": {
+            "worst_first_ms": worst_first,
+            "met": worst_first <= TARGET_MS,
+        },
     }
     for name, t in targets.items():
-        print(f"\ntarget {name}: {verdict(t['met'])}  worst p50 {worst:.1f} ms")
+        figure = t.get("worst_p50_ms", t.get("worst_first_ms"))
+        print(f"\ntarget {name}: {verdict(t['met'])}  worst {figure:.1f} ms")
     load = asyncio.run(under_load(600 if quick else 2000, 100 if quick else 300))
     lrows = []
     for name in ("alone", "with desk load", "alone again"):

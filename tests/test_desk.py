@@ -6,6 +6,7 @@ plays the browser (tests/test_desk_browser.py drives real Chromium through the f
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -18,6 +19,7 @@ import pytest
 
 from bot.desk.server import Desk
 from tests.conftest import VALID_ENTRY, write_knowledge
+from tests.support import wait_until
 from tests.telegram_harness import ADMIN, PARENT, VOLUNTEER, VOLUNTEER_CHAT, Running, running_bot
 
 OUTSIDER = 4242
@@ -50,6 +52,22 @@ async def sign_in(http: aiohttp.ClientSession, link: str) -> str:
         assert resp.status == 200, resp.status
         assert resp.url.path.endswith("/queue"), resp.url
         return await resp.text()
+
+
+PENDING = "Grouping the unanswered questions"
+
+
+async def themes_page(http: aiohttp.ClientSession, url: str) -> str:
+    """The Themes page once its grouping is done: follow its self-reload as a browser would."""
+    for _ in range(240):
+        async with http.get(url) as resp:
+            assert resp.status == 200, resp.status
+            html = await resp.text()
+        if PENDING not in html:
+            return html
+        assert '<meta http-equiv="refresh"' in html  # the pending page reloads itself, no script
+        await asyncio.sleep(0.25)
+    raise AssertionError("the Themes page never finished grouping")
 
 
 def csrf_of(html: str) -> str:
@@ -231,6 +249,108 @@ async def test_attach_and_bulk_dismiss(tmp_path: Path) -> None:
         assert await bot.store.count_log("open") == 0
 
 
+async def log_many(bot: Running, n: int) -> None:
+    """Log ``n`` distinct unanswered questions straight into the store, as a busy month would."""
+    subjects = (
+        "school trip",
+        "lunch menu",
+        "uniform shop",
+        "sports day",
+        "parking",
+        "homework club",
+        "choir",
+        "swimming",
+        "book fair",
+        "nativity",
+        "term dates",
+        "after-school club",
+        "lost property",
+        "music lessons",
+        "school photos",
+        "parents evening",
+        "reading books",
+        "packed lunches",
+        "science week",
+        "bike shed",
+    )
+    asks = (
+        "when is the",
+        "how much is the",
+        "who runs the",
+        "can my son join the",
+        "what time is the",
+        "where do I pay for the",
+        "is there a",
+        "who do I email about the",
+        "why was my kid left out of the",
+        "any news on the",
+        "what happened to the",
+        "do we need to book the",
+        "is it too late for the",
+        "how do I sign up for the",
+        "what should she bring to the",
+        "has anyone heard about the",
+        "who organises the",
+        "how long is the",
+        "can grandparents come to the",
+        "is the",
+    )
+    for k in range(n):
+        text = f"{asks[k % len(asks)]} {subjects[(k // len(asks)) % len(subjects)]} {k // 400 or ''}".strip()
+        await bot.store.log_question(PARENT, PARENT, text + "?", reason="unanswered")
+
+
+async def test_a_first_themes_view_renders_at_once_while_it_groups(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        await log_many(bot, 400)
+        async with client() as http:
+            await sign_in(http, await link_for(bot, VOLUNTEER))
+            url = desk_of(bot).base_url + "/themes?days=30"
+            async with http.get(url) as resp:
+                first = await resp.text()
+                assert resp.status == 200
+            # 400 new wordings to read: not done within the page's wait, so it says so and reloads
+            assert PENDING in first
+            assert '<meta http-equiv="refresh" content="2">' in first
+            assert "<script" not in first
+            assert '/themes?days=30">reload it now</a>' in first
+            done = await themes_page(http, url)
+            assert "400 unanswered" in done
+            assert done.count('<article class="card theme">') >= 5
+            # grouped once: the next view is the cached result, not a new grouping
+            assert PENDING not in await (await http.get(url)).text()
+            assert not desk_of(bot).matches.grouping
+
+
+async def test_new_questions_are_matched_for_the_queue_before_anyone_looks(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        await bot.ask("recipe for banana bread please", user=PARENT)
+        matches = desk_of(bot).matches
+        # no page was opened: the desk's warmer matched it in the background
+        await wait_until(lambda: "recipe for banana bread please" in matches._guesses, timeout=20)
+        async with client() as http:
+            queue = await sign_in(http, await link_for(bot, VOLUNTEER))
+        assert "recipe for banana bread please" in queue
+
+
+async def test_a_queue_page_never_waits_long_for_guesses_and_a_reload_shows_them(tmp_path: Path) -> None:
+    async with desk_bot(tmp_path) as bot:
+        await log_many(bot, 100)
+        async with client() as http:
+            await sign_in(http, await link_for(bot, VOLUNTEER))
+            url = desk_of(bot).base_url + "/queue?page=2"  # a page the desk does not match ahead
+            first = await (await http.get(url)).text()
+            assert first.count('<blockquote class="question"') == 50
+            # 50 questions to match take longer than the page waits: it says so instead of stalling
+            assert "reload the page for its best guesses" in first
+
+            async def guessed() -> bool:
+                page = await (await http.get(url)).text()
+                return "reload the page for its best guesses" not in page and page.count("Best guesses:") == 50
+
+            await wait_until(guessed, timeout=30, interval=0.2)
+
+
 async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> None:
     async with desk_bot(tmp_path) as bot:
         for text in (
@@ -245,7 +365,7 @@ async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> Non
         async with client() as http:
             html = await sign_in(http, await link_for(bot, ADMIN))
             base = desk_of(bot).base_url
-            page = await (await http.get(base + "/themes")).text()
+            page = await themes_page(http, base + "/themes")
             first = page.split('<article class="card theme">')[1]
             assert '<span class="count">3</span>' in first
             assert first.count("banana bread") == 2

@@ -91,3 +91,25 @@ async def test_full_flow_parent_asks_volunteer_replies_in_the_browser(tmp_path: 
         second = await chromium.new_page()
         await second.goto(link)
         assert "expired or has already been used" in await second.content()
+
+
+async def test_themes_shows_grouping_then_reloads_itself_without_javascript(tmp_path: Path) -> None:
+    from tests.test_desk import log_many
+
+    async with running_bot(tmp_path, desk_port=0) as bot, browser() as chromium:
+        await log_many(bot, 400)
+        reply = await bot.ask("/desk", user=VOLUNTEER)
+        link = re.search(r'href="([^"]+)"', reply["text"]).group(1)  # type: ignore[union-attr]
+        context = await chromium.new_context(
+            java_script_enabled=False, viewport={"width": 390, "height": 844}
+        )
+        page = await context.new_page()
+        await page.goto(link)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(re.compile(r"/queue"))
+        await page.goto(link.rsplit("/login/", 1)[0] + "/themes?days=30")
+        assert "Grouping the unanswered questions" in await page.content()
+        # the page's meta refresh brings the groups, with scripts switched off in the browser
+        await page.wait_for_selector("article.card.theme", timeout=60_000)
+        assert "400 unanswered" in await page.content()
+        await context.close()

@@ -12,6 +12,7 @@ session's CSRF token; every response carries a strict Content-Security-Policy (n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from pathlib import Path
@@ -50,6 +51,10 @@ NOTES = {
 }
 
 
+# How often the desk looks for new questions, to match them before a volunteer opens the queue.
+WARM_EVERY_S = 5.0
+
+
 class Desk:
     """The running desk: its sign-in state, the services it shares with the bot, and its HTTP server."""
 
@@ -63,6 +68,8 @@ class Desk:
         self.prefix = urlsplit(settings.desk_url).path.rstrip("/") if settings.desk_url else ""
         self.secure = bool(settings.desk_url and settings.desk_url.startswith("https://"))
         self._server: tornado.httpserver.HTTPServer | None = None
+        self._warmer: asyncio.Task[None] | None = None
+        self.warmed = asyncio.Event()  # set once new questions were matched ahead of the volunteers
 
     @property
     def base_url(self) -> str:
@@ -127,9 +134,30 @@ class Desk:
             self.application(), xheaders=False, max_body_size=1 << 20
         )
         self._server.add_sockets(sockets)
+        self._warmer = asyncio.create_task(self._keep_warm())
         log.info("review desk listening on %s:%s (links: %s)", settings.desk_listen, self.port, self.base_url)
 
+    async def _keep_warm(self) -> None:
+        """Work out the guesses of new questions shortly after they arrive, not when a volunteer looks."""
+        seen: tuple[object, ...] | None = None
+        while True:
+            try:
+                snap = self.services.live.current
+                version = (id(snap), await self.services.store.log_version())
+                if version != seen:
+                    await views.warm(self.services.store, snap, self.matches)
+                    seen = version
+                    self.warmed.set()
+            except Exception:  # a failed round is retried; the pages work out guesses themselves anyway
+                log.exception("working out the desk's guesses failed")
+            await asyncio.sleep(WARM_EVERY_S)
+
     async def stop(self) -> None:
+        if self._warmer is not None:
+            self._warmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warmer
+            self._warmer = None
         if self._server is not None:
             self._server.stop()
             await self._server.close_all_connections()
@@ -461,7 +489,10 @@ class Themes(Page):
     async def get(self) -> None:
         days = views.period(self.get_query_argument("days", None), 30)
         snap = self.desk.services.live.current
-        found = await views.themes(self.desk.services.store, snap, days, self.desk.matches)
+        found = await views.themes_soon(self.desk.services.store, snap, days, self.desk.matches)
+        if found is None:
+            self.render("themes_pending.html", days=days, periods=views.PERIODS, note=self.note())
+            return
         self.render(
             "themes.html",
             groups=found.groups,

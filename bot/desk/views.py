@@ -8,6 +8,7 @@ store's ``LogItem`` carries neither.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import statistics
 from collections import Counter
@@ -25,6 +26,8 @@ from bot.knowledge import Entry
 from bot.live import Snapshot
 from bot.replies import is_number
 from bot.store import LogItem, LogQuery, Store
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 STATES = ("open", "answered", "attached", "dismissed", "all")
@@ -86,7 +89,7 @@ class Guess:
 @dataclass(frozen=True, slots=True)
 class Row:
     item: LogItem
-    guesses: tuple[Guess, ...]
+    guesses: tuple[Guess, ...] | None  # None: still being matched (the page did not wait for it)
 
     @property
     def asked(self) -> str:
@@ -114,6 +117,7 @@ class MatchCache:
         self._size = size
         self._snap: Snapshot | None = None
         self._guesses: dict[str, tuple[Guess, ...]] = {}
+        self._being_matched: set[str] = set()
         self._nearest: dict[str, tuple[str | None, float]] = {}
         self._encoder: object = None
         self._vectors: dict[str, np.ndarray] = {}
@@ -121,6 +125,10 @@ class MatchCache:
         self.generation = 0
         self.themes_key: tuple[object, ...] | None = None
         self.themes: Themes | None = None
+        # Groupings under way in the background, by the key of the page they are for.
+        self.grouping: dict[tuple[object, ...], asyncio.Task[Themes]] = {}
+        self.grouping_lock = asyncio.Lock()
+        self.running: set[asyncio.Task[None]] = set()  # queue pages' matching that outlived the page
 
     def _check(self, snap: Snapshot) -> None:
         if snap is not self._snap:
@@ -150,19 +158,35 @@ class MatchCache:
         self._vectors.clear()
         self.generation += 1
         self.themes_key = self.themes = None
+        self.grouping.clear()
 
-    def guesses(self, snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
-        """The matcher's best entries for a question, with their confidence."""
+    def matched(self, task: asyncio.Task[None]) -> None:
+        """A queue page's matching is done: let it go, and log it if it failed."""
+        self.running.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("matching the queue's questions failed", exc_info=error)
+
+    def known_guesses(self, snap: Snapshot, text: str) -> tuple[Guess, ...] | None:
+        """The guesses of ``text`` if they were worked out for this FAQ version, else None."""
         self._check(snap)
-        found = self._guesses.get(text)
-        if found is None:
-            entries = list(snap.kb.entries.values())
-            found = tuple(
-                Guess(entries[i].id, entries[i].question, round(min(score, 1.0), 2))
-                for score, i in snap.matcher.scores(text)[:limit]
-            )
-            self._guesses[text] = found
-        return found
+        return self._guesses.get(text)
+
+    async def work_out_guesses(self, snap: Snapshot, texts: list[str]) -> None:
+        """Match those ``texts`` that have no guesses yet, in a worker thread (the bot's loop stays free)."""
+        self._check(snap)
+        # texts another page or the warmer is matching right now are left to it (reloads don't pile up)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._guesses and t not in self._being_matched]
+        if not missing:
+            return
+        generation = self.generation
+        self._being_matched.update(missing)
+        try:
+            found = await asyncio.to_thread(lambda: {t: guesses_of(snap, t) for t in missing})
+        finally:
+            self._being_matched.difference_update(missing)
+        self._check(snap)
+        if generation == self.generation and snap is self._snap:  # not forgotten or reloaded meanwhile
+            self._guesses.update(found)
 
     def nearest(self, snap: Snapshot, text: str) -> tuple[str | None, float]:
         """The entry ``match()`` would answer or suggest first, and its score."""
@@ -196,8 +220,28 @@ class MatchCache:
             self._nearest.update(nearest)
 
 
-async def queue(store: Store, snap: Snapshot, flt: QueueFilter, cache: MatchCache) -> tuple[list[Row], int]:
-    query = LogQuery(
+def guesses_of(snap: Snapshot, text: str, limit: int = 3) -> tuple[Guess, ...]:
+    """The matcher's ``limit`` best entries for a question, with their fused scores."""
+    entries = list(snap.kb.entries.values())
+    return tuple(
+        Guess(entries[i].id, entries[i].question, round(min(score, 1.0), 2))
+        for score, i in snap.matcher.scores(text)[:limit]
+    )
+
+
+# The queue views a volunteer opens first: their guesses are worked out as questions arrive.
+FIRST_VIEWS = (QueueFilter(), QueueFilter(newest_first=True), QueueFilter(state="all", newest_first=True))
+
+
+async def warm(store: Store, snap: Snapshot, cache: MatchCache) -> None:
+    """Work out the guesses of the first page of each usual queue view, so its next view is quick."""
+    for flt in FIRST_VIEWS:
+        items, _ = await store.find_log(_log_query(flt))
+        await cache.work_out_guesses(snap, [item.text for item in items])
+
+
+def _log_query(flt: QueueFilter) -> LogQuery:
+    return LogQuery(
         status=None if flt.state == "all" else flt.state,
         since=flt.since,
         until=flt.until,
@@ -205,8 +249,24 @@ async def queue(store: Store, snap: Snapshot, flt: QueueFilter, cache: MatchCach
         limit=PAGE_SIZE,
         offset=(flt.page - 1) * PAGE_SIZE,
     )
-    items, total = await store.find_log(query)
-    return [Row(item, cache.guesses(snap, item.text)) for item in items], total
+
+
+# A queue page waits this long for the guesses of questions nobody has matched yet (the desk
+# matches new questions in the background, so this is for filtered views and later pages).
+QUEUE_WAIT_S = 0.06
+
+
+async def queue(
+    store: Store, snap: Snapshot, flt: QueueFilter, cache: MatchCache, wait: float = QUEUE_WAIT_S
+) -> tuple[list[Row], int]:
+    """A page of the log as ``flt`` asks, each question with the matcher's best guesses if known."""
+    items, total = await store.find_log(_log_query(flt))
+    texts = [item.text for item in items]
+    matching = asyncio.create_task(cache.work_out_guesses(snap, texts))
+    cache.running.add(matching)  # held until done: the loop keeps only a weak reference to a task
+    matching.add_done_callback(cache.matched)
+    await asyncio.wait({matching}, timeout=wait)  # if not done, it goes on: a reload shows them
+    return [Row(item, cache.known_guesses(snap, item.text)) for item in items], total
 
 
 # --------------------------------------------------------------------------- entries
@@ -356,7 +416,7 @@ async def themes(
     per text). Embedding and grouping run in a worker thread, so a large log does not hold up the
     bot's event loop, and the result is kept until the log or the FAQ changes.
     """
-    key = (days, limit, id(snap), await store.log_version())
+    key = await _themes_key(store, snap, days, limit)
     if now is None and cache.themes_key == key and cache.themes is not None:
         return cache.themes
     items = await store.recent_unanswered(days, limit=limit + 1, now=now)
@@ -391,7 +451,11 @@ async def themes(
                     nearest[text] = (match.best_id, match.score)
         return new, groups, nearest
 
-    new, groups, nearest_new = await asyncio.to_thread(work)
+    async with cache.grouping_lock:  # one grouping at a time: the next one finds these vectors cached
+        if generation == cache.generation:
+            known |= cache.known_vectors(snap, missing)
+            missing = [t for t in missing if t not in known]
+        new, groups, nearest_new = await asyncio.to_thread(work)
     cache.keep(new, nearest_new, generation)
     found = known_nearest | nearest_new
     out = []
@@ -410,6 +474,43 @@ async def themes(
     if now is None and generation == cache.generation:
         cache.themes_key, cache.themes = key, result
     return result
+
+
+async def _themes_key(store: Store, snap: Snapshot, days: int, limit: int) -> tuple[object, ...]:
+    """What a Themes result depends on: the period, the FAQ version and the log's version."""
+    return (days, limit, id(snap), await store.log_version())
+
+
+# A Themes page waits this long for its grouping, then says "grouping…" and reloads itself: every
+# desk page renders within 100 ms, even the first view after many new questions were logged.
+THEMES_WAIT_S = 0.05
+
+
+async def themes_soon(
+    store: Store, snap: Snapshot, days: int, cache: MatchCache, wait: float = THEMES_WAIT_S
+) -> Themes | None:
+    """The :func:`themes` of ``days``, or None if they are still being grouped after ``wait`` seconds.
+
+    The grouping goes on in the background, so the next view (the pending page reloads itself)
+    finds it done and cached. A grouping that fails is dropped, so the next view starts it afresh.
+    """
+    key = await _themes_key(store, snap, days, MAX_THEME_ITEMS)
+    if cache.themes_key == key and cache.themes is not None:
+        return cache.themes
+    task = cache.grouping.get(key)
+    if task is None:
+        task = cache.grouping[key] = asyncio.create_task(themes(store, snap, days, cache))
+        task.add_done_callback(lambda done: _grouped(cache, key, done))
+    done, _ = await asyncio.wait({task}, timeout=wait)
+    return task.result() if done else None
+
+
+def _grouped(cache: MatchCache, key: tuple[object, ...], task: asyncio.Task[Themes]) -> None:
+    """Forget a finished grouping (its result is cached by :func:`themes`); log it if it failed."""
+    if cache.grouping.get(key) is task:
+        del cache.grouping[key]
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("grouping the Themes failed", exc_info=error)
 
 
 def draft_yaml(questions: list[str]) -> str:
