@@ -52,6 +52,8 @@ async def main(out: Path, logged: int) -> None:
                     await page.wait_for_url("**/queue")
                     for page_name, path in PAGES.items():
                         await page.goto(desk.base_url + path)
+                        if page_name.startswith("themes"):  # "Grouping…" reloads itself into the groups
+                            await page.wait_for_selector("article.card.theme", timeout=120_000)
                         target = out / f"desk-{page_name}-{name}.png"
                         if name == "phone":  # the top of a long page, as a phone shows it when scrolled
                             clip = {"x": 0, "y": 0, "width": width, "height": 1500}
