@@ -257,6 +257,26 @@ def _is_question(part: str) -> bool:
     return len(ws) >= _PART_MIN_WORDS and (part.rstrip().endswith("?") or ws[0] in _QUESTION_OPENERS)
 
 
+# "... and how long do they keep it?": a second question joined to the first by "and", "also"…
+_JOINED_QUESTION = re.compile(
+    r",?\s+(?:and|also|but|plus)\s+(?:also\s+)?(?:if\s+not\s+)?(?=(?:"
+    + "|".join(sorted(_QUESTION_OPENERS))
+    + r")\b)",
+    re.IGNORECASE,
+)
+
+
+def questions(text: str) -> list[str]:
+    """The questions a message asks, in order: its question sentences, each cut where "and" (or
+    "also", "but") joins a second question to it. Background sentences are left out."""
+    out: list[str] = []
+    for sentence in _SENTENCE_RE.findall(text):
+        for part in _JOINED_QUESTION.split(sentence):
+            if _is_question(part):
+                out.append(part.strip())
+    return out
+
+
 def second_question(snap: Matching, text: str, main: Match) -> Entry | None:
     """The entry of a second, different question in the same message, when one is clearly asked.
 
@@ -265,7 +285,7 @@ def second_question(snap: Matching, text: str, main: Match) -> Entry | None:
     """
     if main.outcome is not Outcome.ANSWER or main.entry is None:
         return None
-    parts = [p.strip() for p in _SENTENCE_RE.findall(text) if _is_question(p)]
+    parts = questions(text)
     if not 2 <= len(parts) <= _MAX_QUESTIONS:
         return None
     answered = [

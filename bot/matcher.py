@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -345,19 +346,37 @@ class Matcher:
             return []
         return [(signals.fused[i], i) for i in signals.order]
 
-    def signals(self, question: str) -> Signals | None:
-        """Both scorers' view of a question, fused and ranked (None when it has no words to match)."""
-        if not self._entries:
-            return None
+    def _components(self, question: str) -> tuple[set[str], np.ndarray, np.ndarray, np.ndarray]:
+        """The question's terms, and each entry's lexical confidence, posterior and semantic score."""
         terms = set(self.normaliser.terms(question))
-        lexical = self._lexical(terms)
         n = len(self._entries)
         conf, post = np.zeros(n), np.zeros(n)
-        for i, (c, p) in lexical.items():
+        for i, (c, p) in self._lexical(terms).items():
             conf[i], post[i] = c, p
-        sem = self.semantic(question).astype(np.float64)
+        return terms, conf, post, self.semantic(question).astype(np.float64)
+
+    def signals(self, question: str) -> Signals | None:
+        """Both scorers' view of a question, fused and ranked (None when it has no words to match).
+
+        A long message is read twice, whole and as its :func:`ask` (the questions it ends with), and
+        the entries are ranked by a blend of the two views: the background before a question in a
+        forum post names many topics, and the question says which one the parent wants.
+        """
+        if not self._entries:
+            return None
+        terms, conf, post, sem = self._components(question)
+        fused = _LEX_WEIGHT * conf + _NB_WEIGHT * post + sem
+        asked = ask(question)
+        if asked is not None:
+            _, conf2, post2, sem2 = self._components(asked)
+            w = _ASK_WEIGHT
+            conf2, post2, sem2 = ((1 - w) * a + w * b for a, b in ((conf, conf2), (post, post2), (sem, sem2)))
+            fused = _LEX_WEIGHT * conf2 + _NB_WEIGHT * post2 + sem2  # the blend ranks
+            # the evidence for answering is the stronger of the two views: the regression was fitted
+            # on whole messages, and a bare "can they do that?" must not make a clear post look vague
+            conf, post, sem = np.maximum(conf, conf2), np.maximum(post, post2), np.maximum(sem, sem2)
+        n = len(self._entries)
         lex = _LEX_WEIGHT * conf + _NB_WEIGHT * post
-        fused = lex + sem
         order = sorted(range(n), key=lambda i: (-fused[i], i))
         best = order[0]
         shared = sum(1 for t in terms if best in self._belongs.get(t, ()))
@@ -399,6 +418,33 @@ class Matcher:
             offered = tuple(self._entries[i] for i in close[: s.max_suggestions])
             return Match(Outcome.SUGGEST, score, suggestions=offered)
         return Match(Outcome.UNKNOWN, score)
+
+
+# --- Long messages
+# A message of at least this many words is long: its questions are read on their own as well.
+_ASK_MIN_WORDS = 40
+# Their share of the blended scores (0.2-0.4 score alike on the long messages of the blind sets;
+# more loses the background that says what "it" is, less lets the background decide).
+_ASK_WEIGHT = 0.3
+_SENTENCE = re.compile(r"[^.?!\n]+[.?!\n]*")
+
+
+def ask(message: str) -> str | None:
+    """What a long message asks: its question sentences and the sentence before the first of them
+    (it often says what "it" is), or its last two sentences when none ends with "?".
+
+    None when the message is short, or the questions are most of it (nothing to separate).
+    """
+    if len(message.split()) < _ASK_MIN_WORDS:
+        return None
+    sentences = [s.strip() for s in _SENTENCE.findall(message) if s.strip()]
+    questions = [i for i, s in enumerate(sentences) if s.endswith("?")]
+    if questions:
+        keep = {*questions, max(questions[0] - 1, 0)}
+    else:
+        keep = set(range(max(len(sentences) - 2, 0), len(sentences)))
+    asked = " ".join(sentences[i] for i in sorted(keep))
+    return asked if len(asked.split()) < 0.8 * len(message.split()) else None
 
 
 @dataclass(frozen=True, slots=True)

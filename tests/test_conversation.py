@@ -16,6 +16,7 @@ from bot.conversation import (
     chat_key,
     leans_on_context,
     mostly_other_script,
+    questions,
     understand,
 )
 from bot.live import Snapshot
@@ -325,3 +326,28 @@ def test_ascii_digits_let_redaction_find_details_in_other_digits() -> None:
 
     assert ascii_digits("০৭৭০০ ٩٠٠١٢٣ 42") == "07700 900123 42"
     assert redact(ascii_digits("رقمي ٠٧٧٠٠ ٩٠٠١٢٣ ولد في ١٢/٠٣/٢٠١٥")) == "رقمي [phone] ولد في [date]"
+
+
+def test_the_questions_of_a_message_are_cut_where_and_joins_a_second_one() -> None:
+    assert questions("who gets the npd data and do they pay for it") == [
+        "who gets the npd data",
+        "do they pay for it",
+    ]
+    assert questions("can i opt out and if not can i at least see what they have on him") == [
+        "can i opt out",
+        "can i at least see what they have on him",
+    ]
+    # background is left out; "and" inside one question does not cut it
+    assert questions("We moved here in May. What do the school and the council keep about him?") == [
+        "What do the school and the council keep about him?"
+    ]
+
+
+def test_a_second_question_joined_by_and_is_offered_as_a_button(snap: Snapshot) -> None:
+    turn = understand(
+        snap,
+        "The school has my son's SEN need down wrong. How do I fix it, and will the wrong "
+        "version stay in the DfE's database forever?",
+    )
+    assert turn.match.outcome is Outcome.ANSWER
+    assert {turn.match.entry.id, turn.also.id if turn.also else None} == {"rectification", "dfe-retention"}

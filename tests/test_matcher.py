@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.matcher import Matcher, MatchSettings, Outcome
+from bot.matcher import Matcher, MatchSettings, Outcome, ask
 from bot.text import Normaliser, fold, stem, words
 
 REGRESSION = Path(__file__).parent / "data" / "regression.yaml"
@@ -247,3 +247,27 @@ def test_regression_questions_written_blind(snap) -> None:
     assert right / len(inscope) >= 0.95, right
     assert offered_right / len(inscope) >= 0.98, offered_right
     assert false / len(outscope) <= 0.10, false
+
+
+FORUM_POST = (
+    "We came to England from Poland four years ago and both children are in a local primary. Last week a "
+    "friend told me that years ago schools had to ask for nationality and country of birth, and that the "
+    "information went to the government. I am worried because we were not told. Is this information "
+    "shared with the Home Office for immigration?"
+)
+
+
+def test_a_long_message_is_also_read_as_the_question_it_ends_with() -> None:
+    assert ask(FORUM_POST) == (
+        "I am worried because we were not told. "
+        "Is this information shared with the Home Office for immigration?"
+    )
+    assert ask("How long does the DfE keep my son's records?") is None  # short: read whole only
+    no_question = FORUM_POST.replace("?", ".") + " Anyway. Thanks for reading."
+    assert ask(no_question) == "Anyway. Thanks for reading."  # no "?": its last two sentences
+
+
+def test_the_background_of_a_forum_post_does_not_choose_the_entry(snap) -> None:
+    """Most of the post is about the nationality collection; what it asks is Home Office sharing.
+    (Read whole only, the background won: nationality-country-of-birth was answered.)"""
+    assert answer_id(snap, FORUM_POST) == "home-office-sharing"
