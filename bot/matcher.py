@@ -44,7 +44,7 @@ class MatchSettings:
     """Where the bot answers, suggests or abstains, on the calibrated probability that its best
     entry is right (see :func:`_confidence`); configurable as FAQBOT_ANSWER_THRESHOLD etc."""
 
-    answer_threshold: float = 0.4
+    answer_threshold: float = 0.42
     suggest_threshold: float = 0.1
     # The lead, in fused rank score, the best entry needs over the runner-up to be answered outright.
     margin: float = 0.0
