@@ -45,6 +45,8 @@ _THREADS = 2
 # Bump when the way text becomes a vector changes (tokenising, pooling): the cache is then rebuilt.
 _PIPELINE = "single-text mean-pool l2 v1"
 
+_KEY_BYTES = 32  # a sha256 digest, the cache's key
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -212,10 +214,16 @@ class EmbeddingCache:
             log.warning("embedding cache %s is unreadable (%s); it will be rebuilt", path, exc)
             return
         if vectors.ndim == 2 and vectors.shape[1] == DIMENSIONS and len(keys) == len(vectors):
-            self._vectors = {bytes(k): v for k, v in zip(keys, vectors.astype(np.float32), strict=True)}
+            # numpy's fixed-width bytes ("S32") drop trailing NUL bytes on reading: a digest ending in
+            # 0x00 (one in 256) came back short, never matched, and was encoded again at every start.
+            self._vectors = {
+                bytes(k).ljust(_KEY_BYTES, b"\0"): v
+                for k, v in zip(keys, vectors.astype(np.float32), strict=True)
+            }
 
     @staticmethod
     def key(model_id: str, text: str) -> bytes:
+        """The cache key of one phrasing: sha256 of the model id and the text (32 bytes)."""
         return hashlib.sha256(f"{model_id}\0{_normalise(text)}".encode()).digest()
 
     def embed(self, encoder: Encoder, texts: Iterable[str]) -> np.ndarray:
@@ -242,7 +250,7 @@ class EmbeddingCache:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            keys = np.array(list(self._vectors), dtype="S32")
+            keys = np.array(list(self._vectors), dtype=f"S{_KEY_BYTES}")
             vectors = np.stack(list(self._vectors.values())) if self._vectors else np.zeros((0, DIMENSIONS))
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embeddings-", suffix=".npz")
             try:

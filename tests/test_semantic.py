@@ -94,6 +94,25 @@ def test_the_cache_encodes_only_what_it_has_not_seen(tmp_path: Path, encoder: En
     assert b"census" not in path.read_bytes()
 
 
+def test_a_key_ending_in_a_nul_byte_is_found_after_a_restart(
+    tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy's "S32" strips trailing NULs on reading; such a key (1 in 256) must still be found."""
+    texts = ["what is the school census", "how long is data kept"]
+    real_key = EmbeddingCache.key
+
+    def key(model_id: str, text: str) -> bytes:
+        digest = real_key(model_id, text)
+        return digest[:-2] + b"\0\0" if text == texts[0] else digest
+
+    monkeypatch.setattr(EmbeddingCache, "key", staticmethod(key))
+    path = tmp_path / "embeddings.npz"
+    EmbeddingCache(path).embed(encoder, texts)
+    restarted = EmbeddingCache(path)
+    restarted.embed(encoder, texts)
+    assert (restarted.last.encoded, restarted.last.cached) == (0, 2)
+
+
 def test_an_unreadable_cache_file_is_rebuilt(tmp_path: Path, encoder: Encoder) -> None:
     path = tmp_path / "embeddings.npz"
     path.write_bytes(b"not a numpy file")
