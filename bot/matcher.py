@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -117,10 +117,12 @@ class Matcher:
         kb: KnowledgeBase,
         settings: MatchSettings | None = None,
         *,
-        encoder: Encoder | None = None,
+        encoder: Encoder | Callable[[], Encoder] | None = None,
         cache: EmbeddingCache | None = None,
     ) -> None:
-        self.encoder = encoder or default_encoder()
+        """``encoder`` may be a function that returns one (a future's ``result``): it is called only
+        when the lexical index is built, so the model can load in another thread meanwhile."""
+        self._encoder_source = encoder if encoder is not None else default_encoder
         self.cache = cache if cache is not None else EmbeddingCache(default_cache_path())
         self._build(kb, settings)
 
@@ -196,6 +198,8 @@ class Matcher:
             t: {i: math.log((x + alpha) / alpha) for i, x in per_entry.items()} for t, per_entry in tf.items()
         }
         # Semantic side: one embedding per phrasing (question and alternatives), rows grouped by entry.
+        source = self._encoder_source
+        self.encoder: Encoder = source if isinstance(source, Encoder) else source()
         self._acronyms = acronyms(kb.synonyms)
         texts = [expand(p, self._acronyms) for e in entries for p in e.phrasings]
         self._sem = self.cache.embed(self.encoder, texts)
