@@ -40,8 +40,11 @@ _WINDOW_TOKENS = 64
 # At most this many windows are embedded per message (the last ones, where the question usually
 # is, and any that hold a question mark): bounds the latency of a very long message.
 _MAX_WINDOWS = 4
-# Two intra-op threads: the machine has two cores, and more threads only contend.
-_THREADS = 2
+# One intra-op thread per run. The parallelism is across messages instead: the bot and
+# `faqbot match --json` run two matches at once in threads (a run releases the GIL). Splitting one
+# short run over two threads cost a third more CPU (waking the other thread for every operator) for
+# little latency: 1.95 against 2.77 ms of CPU per one-line question, the same vectors bit for bit.
+_THREADS = 1
 
 # Bump when the way text becomes a vector changes (tokenising, pooling): the cache is then rebuilt.
 _PIPELINE = "single-text mean-pool l2 v1"
