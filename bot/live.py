@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge import Entry, KnowledgeBase, load_knowledge
-from bot.matcher import Match, Matcher, MatchSettings
+from bot.matcher import Match, Matcher, MatchSettings, SignalsMemo
 from bot.semantic import EmbeddingCache, default_cache_path, default_encoder
 
 
@@ -22,11 +22,11 @@ class Snapshot:
     matcher: Matcher
     loaded_at: float = field(default_factory=time.time)  # when this FAQ went live (the desk shows it)
 
-    def match(self, question: str) -> Match:
-        return self.matcher.match(question)
+    def match(self, question: str, memo: SignalsMemo | None = None) -> Match:
+        return self.matcher.match(question, memo)
 
-    def ranked(self, question: str) -> list[tuple[Entry, float]]:
-        return self.matcher.ranked(question)
+    def ranked(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[Entry, float]]:
+        return self.matcher.ranked(question, memo)
 
 
 @dataclass(frozen=True, slots=True)

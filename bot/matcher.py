@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -338,19 +338,30 @@ class Matcher:
                 return st
         return None
 
-    def ranked(self, question: str) -> list[tuple[Entry, float]]:
+    def ranked(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[Entry, float]]:
         """Every entry with its fused score, best first (empty when the message has no words to match)."""
-        return [(self._entries[i], score) for score, i in self.scores(question)]
+        return [(self._entries[i], score) for score, i in self.scores(question, memo)]
 
-    def scores(self, question: str) -> list[tuple[float, int]]:
+    def scores(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[float, int]]:
         """Every entry, best ranked first, as (fused score, entry index)."""
-        signals = self.signals(question)
+        signals = self.signals(question, memo)
         if signals is None:
             return []
         return [(signals.fused[i], i) for i in signals.order]
 
-    def signals(self, question: str) -> Signals | None:
-        """Both scorers' view of a question, fused and ranked (None when it has no words to match)."""
+    def signals(self, question: str, memo: SignalsMemo | None = None) -> Signals | None:
+        """Both scorers' view of a question, fused and ranked (None when it has no words to match).
+
+        ``memo``, when given, holds the signals of texts already seen by the caller (one message read
+        several ways reads the same text more than once): each text is scored and encoded once.
+        """
+        if memo is None:
+            return self._signals(question)
+        if question not in memo:
+            memo[question] = self._signals(question)
+        return memo[question]
+
+    def _signals(self, question: str) -> Signals | None:
         if not self._entries:
             return None
         terms = set(self.normaliser.terms(question))
@@ -379,14 +390,14 @@ class Matcher:
         )
         return Signals(tuple(order), tuple(float(f) for f in fused), features)
 
-    def match(self, question: str) -> Match:
-        """Decide what to do with one message."""
+    def match(self, question: str, memo: SignalsMemo | None = None) -> Match:
+        """Decide what to do with one message (``memo``: see :meth:`signals`)."""
         if not fold(question).strip() or not words(question):
             return Match(Outcome.EMPTY, 0.0)
         st = self.smalltalk(question)
         if st is not None:
             return Match(Outcome.SMALLTALK, 0.0, smalltalk=st)
-        signals = self.signals(question)
+        signals = self.signals(question, memo)
         if signals is None:
             return Match(Outcome.UNKNOWN, 0.0)
         s = self.settings
@@ -412,6 +423,10 @@ class Signals:
     order: tuple[int, ...]
     fused: tuple[float, ...]
     features: tuple[float, ...]
+
+
+# Signals by question text, kept by a caller for the length of one message (see Matcher.signals).
+SignalsMemo: TypeAlias = dict[str, Signals | None]
 
 
 # --- Fusion and abstention (tools/tune_fusion.py fits and prints these; see README "How matching works")

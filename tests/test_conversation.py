@@ -16,6 +16,7 @@ from bot.conversation import (
     chat_key,
     leans_on_context,
     mostly_other_script,
+    resolve_follow_up,
     understand,
 )
 from bot.live import Snapshot
@@ -325,3 +326,28 @@ def test_ascii_digits_let_redaction_find_details_in_other_digits() -> None:
 
     assert ascii_digits("০৭৭০০ ٩٠٠١٢٣ 42") == "07700 900123 42"
     assert redact(ascii_digits("رقمي ٠٧٧٠٠ ٩٠٠١٢٣ ولد في ١٢/٠٣/٢٠١٥")) == "رقمي [phone] ولد في [date]"
+
+
+def test_a_text_read_twice_in_one_message_is_encoded_once(
+    snap: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare follow-up ("data") is read as typed, as its intent (the same text: no pronoun to
+    replace) and with the previous question: two distinct texts, so two encoder runs, not three.
+    The answer is the one a memo-less reading gives."""
+    previous = snap.kb.entries["school-census"]
+    without_memo = resolve_follow_up(snap, "data", previous)
+    encoded: list[str] = []
+    real = snap.matcher.encoder.encode
+
+    def encode(texts: list[str]) -> object:
+        encoded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(snap.matcher.encoder, "encode", encode)
+    turn = understand(snap, "data", previous)
+    assert turn.follow_up_of == "school-census"
+    assert turn.match == without_memo
+    assert len(encoded) == len(set(encoded)) == 2
+    encoded.clear()
+    understand(snap, "data", previous)  # a new message: nothing is kept from the last one
+    assert len(encoded) == 2
