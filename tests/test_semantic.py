@@ -36,13 +36,18 @@ def test_embeddings_match_the_reference_model(encoder: Encoder) -> None:
 
 
 def test_embeddings_are_unit_length_and_independent_of_their_neighbours(encoder: Encoder) -> None:
+    """Several texts in one call run side by side in threads; each must come out exactly as alone."""
+    story = "We moved house last year and it was a very stressful time for the whole family. " * 12
+    windows = encoder.windows(story + "Does the new school get all of his old records?")
     texts = ["what is the school census", "hi", "how long does the DfE keep my child's records for, really?"]
+    texts += [*windows, *(f"can I see my child's {w} record" for w in ("census", "SEN", "attendance", "KS2"))]
     together = encoder.encode(texts)
     alone = np.vstack([encoder.encode([t]) for t in texts])
-    assert together.shape == (3, 384)
+    assert together.shape == (len(texts), 384)
     assert together.dtype == np.float32
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(together, alone)  # a text's embedding depends on that text alone
+    assert np.array_equal(encoder.encode(texts), together)  # whatever order the threads ran in
     assert encoder.encode([]).shape == (0, 384)
 
 
