@@ -13,6 +13,7 @@ import pytest
 from bot.config import load_settings
 from bot.conversation import understand
 from bot.live import LiveFAQ, Snapshot
+from bot.matcher import Signals, SignalsMemo
 from bot.store import Store
 from bot.telegram.app import configure_logging
 from bot.telegram.services import FloodGuard, Services
@@ -83,9 +84,9 @@ async def test_messages_are_understood_off_the_event_loop_with_the_same_answers(
     threads: set[str] = set()
     real = snap.matcher.signals
 
-    def signals(question: str) -> object:
+    def signals(question: str, memo: SignalsMemo | None = None) -> Signals | None:
         threads.add(threading.current_thread().name)
-        return real(question)
+        return real(question, memo)
 
     try:
         with pytest.MonkeyPatch.context() as mp:
