@@ -46,7 +46,7 @@ _MAX_WINDOWS = 4
 # short run over two threads cost a third more CPU (waking the other thread for every operator) for
 # little latency: 1.95 against 2.77 ms of CPU per one-line question, the same vectors bit for bit.
 _THREADS = 1
-# Texts of one call run this many at a time (one per core): see Encoder.encode.
+# A message's windows run this many at a time (one per core): see Encoder.encode.
 _PARALLEL_RUNS = 2
 
 # Bump when the way text becomes a vector changes (tokenising, pooling): the cache is then rebuilt.
@@ -90,7 +90,7 @@ class Encoder:
         self._tokenizer = Tokenizer.from_file(str(tokenizer or default_tokenizer))
         self._tokenizer.enable_truncation(max_length=_MAX_TOKENS)
         self._tokenizer.no_padding()
-        # Threads for running several texts at once (started on first use, shared by all callers).
+        # Threads for running a message's windows at once (started on first use, shared by all callers).
         self._runs = ThreadPoolExecutor(_PARALLEL_RUNS, thread_name_prefix="encoder")
 
     def token_count(self, text: str) -> int:
@@ -107,9 +107,12 @@ class Encoder:
         """
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         ids = [e.ids for e in self._tokenizer.encode_batch([_normalise(t) for t in texts])]
-        # Several texts (a long message's windows, new phrasings) run side by side, each on its own:
-        # a run releases the GIL, so on two cores a four-window message takes about half as long.
-        rows = self._runs.map(self._embed, ids) if len(ids) > 1 else map(self._embed, ids)
+        # A long message's windows run side by side, each on its own: a run releases the GIL, so on
+        # two cores a four-window message takes about half as long. Bigger calls (a cache rebuild,
+        # the desk's themes) run in the caller's thread: queued in the shared threads, they would
+        # hold up every long message the bot gets meanwhile.
+        small = 1 < len(ids) <= _MAX_WINDOWS
+        rows = self._runs.map(self._embed, ids) if small else map(self._embed, ids)
         for row, vector in enumerate(rows):
             out[row] = vector
         return out

@@ -36,7 +36,8 @@ def test_embeddings_match_the_reference_model(encoder: Encoder) -> None:
 
 
 def test_embeddings_are_unit_length_and_independent_of_their_neighbours(encoder: Encoder) -> None:
-    """Several texts in one call run side by side in threads; each must come out exactly as alone."""
+    """A few texts in one call (a message's windows) run side by side in threads, more run one after
+    the other; either way each must come out exactly as alone."""
     story = "We moved house last year and it was a very stressful time for the whole family. " * 12
     windows = encoder.windows(story + "Does the new school get all of his old records?")
     texts = ["what is the school census", "hi", "how long does the DfE keep my child's records for, really?"]
@@ -47,7 +48,9 @@ def test_embeddings_are_unit_length_and_independent_of_their_neighbours(encoder:
     assert together.dtype == np.float32
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(together, alone)  # a text's embedding depends on that text alone
-    assert np.array_equal(encoder.encode(texts), together)  # whatever order the threads ran in
+    assert np.array_equal(encoder.encode(texts), together)
+    for few in (windows, texts[:2], texts[-3:]):  # the threaded path, in whatever order the runs end
+        assert np.array_equal(encoder.encode(few), np.vstack([encoder.encode([t]) for t in few]))
     assert encoder.encode([]).shape == (0, 384)
 
 
