@@ -51,7 +51,7 @@ from bench.common import (
 from bench.genfaq import generate
 from bot.knowledge import load_knowledge
 from bot.matcher import Matcher
-from bot.semantic import EmbeddingCache
+from bot.semantic import EmbeddingCache, single_threaded_blas
 from bot.text import words
 
 TARGET_P99_MS = {"one line": 15.0, "1,000 chars": 60.0}
@@ -173,6 +173,7 @@ def bench_cli(quick: bool) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    single_threaded_blas()  # as faqbot does at start (bot/cli.py main): idle BLAS threads spin
     warm_embeddings()
     sizes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="faqbench-") as tmp:

@@ -5,7 +5,8 @@
 * ``matcher``: ``Matcher.match`` over the regression questions (with typos) on the shipped FAQ and on a
   generated 5,000-entry FAQ;
 * ``load``: ``load_knowledge`` and the ``Matcher`` build of the 5,000-entry FAQ;
-* ``bot``: ``faqbot run`` under cProfile (main thread: the event loop) while it serves the capacity burst;
+* ``bot``: ``faqbot run`` under cProfile (main thread: the event loop; matching runs in worker threads,
+  which cProfile does not see) while it serves the capacity burst;
 * ``startup``: the slowest imports of ``faqbot run`` (``-X importtime``) and the peak RSS of each big
   dependency imported alone.
 
@@ -32,6 +33,7 @@ from bench.genfaq import generate
 from bench.harness import MIX, bot_under_test, plan, question_pools, warm_up
 from bot.knowledge import load_knowledge
 from bot.matcher import Matcher
+from bot.semantic import single_threaded_blas
 
 OUT: list[str] = []
 
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         help="profiler for the bot (pyinstrument must be pip-installed; it samples, so distorts less)",
     )
     args = parser.parse_args(argv)
+    single_threaded_blas()  # as faqbot does at start (bot/cli.py main)
     todo = args.only or ["matcher", "load", "bot", "startup"]
     with tempfile.TemporaryDirectory(prefix="faqprof-") as name:
         tmp = Path(name)

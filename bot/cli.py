@@ -6,9 +6,12 @@ import argparse
 import dataclasses
 import json
 import os
+import queue
 import sys
+import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from bot.callbacks import Callback, Feedback, MoreDetail, NoneOfThese, OpenEntry, OpenSection, Topics
@@ -28,6 +31,7 @@ from bot.replies import (
     render_sections,
     to_plain,
 )
+from bot.semantic import single_threaded_blas
 
 if TYPE_CHECKING:  # the store (and aiosqlite) is imported only by the commands that use it
     from bot.store import LogItem, Store
@@ -123,16 +127,55 @@ def match_json(snap: Snapshot, question: str) -> dict[str, object]:
     }
 
 
+# Lines matched at once by ``faqbot match --json``: the sentence encoder releases the GIL, so one
+# line's encoder run overlaps another line's Python scoring. Each line is still matched alone.
+_MATCH_WORKERS = 2
+# Lines read ahead of the one being written: bounds memory on a long input.
+_MATCH_AHEAD = 64
+
+
+def match_lines(
+    snap: Snapshot, lines: Iterable[str], write: Callable[[str], object], flush: Callable[[], object]
+) -> None:
+    """``faqbot match --json`` over ``lines``: one JSON line each, written in input order.
+
+    Every line is matched on its own, exactly as :func:`match_json` would one at a time (the
+    matcher is stateless across questions and each text is encoded alone), but up to
+    ``_MATCH_WORKERS`` lines are matched concurrently. A reader thread feeds the workers while
+    this thread writes results as they complete, flushing whenever it has caught up with the
+    input, so a line typed interactively is answered before the next one is read.
+    """
+    ahead: queue.Queue[Future[dict[str, object]] | None] = queue.Queue(maxsize=_MATCH_AHEAD)
+    failed: list[BaseException] = []
+
+    def read(pool: ThreadPoolExecutor) -> None:
+        try:
+            for line in lines:
+                ahead.put(pool.submit(match_json, snap, line.rstrip("\r\n")))
+        except BaseException as exc:  # handed to the writer: nothing is lost silently
+            failed.append(exc)
+        finally:
+            ahead.put(None)
+
+    with ThreadPoolExecutor(_MATCH_WORKERS, thread_name_prefix="match") as pool:
+        reader = threading.Thread(target=read, args=(pool,), name="match-reader", daemon=True)
+        reader.start()
+        while (future := ahead.get()) is not None:
+            write(json.dumps(future.result(), ensure_ascii=False) + "\n")
+            if ahead.empty():
+                flush()
+    flush()
+    if failed:
+        raise failed[0]
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     if not args.json:
         print("faqbot match: only --json output is supported (see faqbot match --help)", file=sys.stderr)
         return 2
     snap = _load(args.knowledge, _settings_or_exit())
     stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline=None, closefd=False)  # noqa: SIM115
-    out = sys.stdout
-    for line in stdin:
-        out.write(json.dumps(match_json(snap, line.rstrip("\r\n")), ensure_ascii=False) + "\n")
-    out.flush()
+    match_lines(snap, stdin, sys.stdout.write, sys.stdout.flush)
     return 0
 
 
@@ -489,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    single_threaded_blas()  # every command that matches, and the bot: see its docstring
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:

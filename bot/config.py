@@ -6,11 +6,12 @@ the whole configuration in one go.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from dotenv import dotenv_values
 
 from bot.knowledge import default_knowledge_dir
 from bot.matcher import MatchSettings
@@ -68,66 +69,55 @@ class Settings:
         return user_id is not None and user_id in self.admins
 
 
-class Environment(BaseSettings):
-    """Every variable the bot reads, as raw strings: the process environment over ``.env``.
-
-    Reading ``.env`` (comments, ``export``, quotes) and the precedence of the real environment over
-    the file are pydantic-settings' job. The checks are ours (:func:`load_settings`), so that every
-    problem is listed at once, one plain sentence each.
-    """
-
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_file_encoding="utf-8")
-
-    TELEGRAM_BOT_TOKEN: str | None = None
-    FAQBOT_API_URL: str | None = None
-    FAQBOT_KNOWLEDGE: str | None = None
-    FAQBOT_DB: str | None = None
-    FAQBOT_KEY_FILE: str | None = None
-    FAQBOT_ADMINS: str | None = None
-    FAQBOT_VOLUNTEERS: str | None = None
-    FAQBOT_VOLUNTEER_CHAT: str | None = None
-    FAQBOT_WEBHOOK_URL: str | None = None
-    FAQBOT_WEBHOOK_LISTEN: str | None = None
-    FAQBOT_WEBHOOK_PORT: str | None = None
-    FAQBOT_WEBHOOK_SECRET: str | None = None
-    FAQBOT_SECRET: str | None = None
-    FAQBOT_RETENTION_DAYS: str | None = None
-    FAQBOT_RATE_LIMIT: str | None = None
-    FAQBOT_FLOOD_PER_MINUTE: str | None = None
-    FAQBOT_ANSWER_THRESHOLD: str | None = None
-    FAQBOT_SUGGEST_THRESHOLD: str | None = None
-    FAQBOT_MARGIN: str | None = None
-    FAQBOT_DESK_PORT: str | None = None
-    FAQBOT_DESK_LISTEN: str | None = None
-    FAQBOT_DESK_URL: str | None = None
-    FAQBOT_LOG_LEVEL: str | None = None
-
-
-class _GivenEnvironment(Environment):
-    """The same, from a given mapping over ``.env``; ``os.environ`` is not read (tests, tools)."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, dotenv_settings)
+# Every variable the bot reads. Anything else in the environment or in ``.env`` is ignored.
+VARIABLES = (
+    "TELEGRAM_BOT_TOKEN",
+    "FAQBOT_API_URL",
+    "FAQBOT_KNOWLEDGE",
+    "FAQBOT_DB",
+    "FAQBOT_KEY_FILE",
+    "FAQBOT_ADMINS",
+    "FAQBOT_VOLUNTEERS",
+    "FAQBOT_VOLUNTEER_CHAT",
+    "FAQBOT_WEBHOOK_URL",
+    "FAQBOT_WEBHOOK_LISTEN",
+    "FAQBOT_WEBHOOK_PORT",
+    "FAQBOT_WEBHOOK_SECRET",
+    "FAQBOT_SECRET",
+    "FAQBOT_RETENTION_DAYS",
+    "FAQBOT_RATE_LIMIT",
+    "FAQBOT_FLOOD_PER_MINUTE",
+    "FAQBOT_ANSWER_THRESHOLD",
+    "FAQBOT_SUGGEST_THRESHOLD",
+    "FAQBOT_MARGIN",
+    "FAQBOT_DESK_PORT",
+    "FAQBOT_DESK_LISTEN",
+    "FAQBOT_DESK_URL",
+    "FAQBOT_LOG_LEVEL",
+)
 
 
 def read_environment(
     env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
 ) -> dict[str, str]:
-    """The bot's variables that are set, from ``env`` (default: ``os.environ``) over the ``dotenv`` file."""
-    if env is None:
-        raw = Environment(_env_file=dotenv)  # type: ignore[call-arg]
-    else:
-        given = {k: v for k, v in env.items() if k in Environment.model_fields}
-        raw = _GivenEnvironment(_env_file=dotenv, **given)  # type: ignore[call-arg]
-    return {k: v for k, v in raw.model_dump().items() if v is not None}
+    """The bot's variables that are set, from ``env`` (default: ``os.environ``) over the ``dotenv`` file.
+
+    Reading ``.env`` (comments, ``export``, quotes, ``${VAR}``) is python-dotenv's job; names are
+    case-sensitive. The checks are ours (:func:`load_settings`), so that every problem is listed at
+    once, one plain sentence each. (pydantic-settings did the same through python-dotenv, but
+    importing it cost every ``faqbot`` command about 0.1 s.)
+    """
+    merged: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        for name, value in dotenv_values(dotenv, encoding="utf-8").items():
+            if name in VARIABLES and value is not None:
+                merged[name] = value
+    source = os.environ if env is None else env
+    for name in VARIABLES:
+        value = source.get(name)
+        if value is not None:
+            merged[name] = value
+    return merged
 
 
 def load_settings(env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:

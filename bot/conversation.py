@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.knowledge import Entry, KnowledgeBase
-from bot.matcher import Match, Outcome
+from bot.matcher import Match, Outcome, SignalsMemo
 
 CONTEXT_TTL_SECONDS = 600.0  # "forgotten after 10 minutes": older context is never used
 CONTEXT_CAPACITY = 10_000  # chats remembered at once; the least recently used goes first
@@ -41,9 +41,9 @@ class Matching(Protocol):
     @property
     def kb(self) -> KnowledgeBase: ...
 
-    def match(self, question: str) -> Match: ...
+    def match(self, question: str, memo: SignalsMemo | None = None) -> Match: ...
 
-    def ranked(self, question: str) -> list[tuple[Entry, float]]: ...
+    def ranked(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[Entry, float]]: ...
 
 
 # --------------------------------------------------------------------------- memory
@@ -185,7 +185,9 @@ def _neutral(text: str) -> str:
     return re.sub(r"\b(?:it|that|this|these|those|them)\b", _NEUTRAL_OBJECT, text, flags=re.IGNORECASE)
 
 
-def resolve_follow_up(snap: Matching, text: str, previous: Entry, alone: Match | None = None) -> Match | None:
+def resolve_follow_up(
+    snap: Matching, text: str, previous: Entry, alone: Match | None = None, memo: SignalsMemo | None = None
+) -> Match | None:
     """The match for ``text`` read as a follow-up to ``previous``, or None when it is not one.
 
     Returns None (use the plain match) when the message does not lean on the context, or answers
@@ -195,7 +197,7 @@ def resolve_follow_up(snap: Matching, text: str, previous: Entry, alone: Match |
     answer is given outright when the fused best leads the next entry clearly and both readings rank
     it near the top; otherwise the best entries are offered as suggestions.
     """
-    alone = alone if alone is not None else snap.match(text)
+    alone = alone if alone is not None else snap.match(text, memo)
     if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not leans_on_context(text):
         return None
     if alone.outcome is Outcome.ANSWER and (
@@ -210,8 +212,8 @@ def resolve_follow_up(snap: Matching, text: str, previous: Entry, alone: Match |
         and not _points_back(text)
     ):
         return None  # "when are the school holidays this year?": long enough to be a question of its own
-    intent = snap.ranked(_neutral(text))
-    topical = snap.ranked(f"{text} {previous.question}")
+    intent = snap.ranked(_neutral(text), memo)  # often the text itself ("data"): then not scored again
+    topical = snap.ranked(f"{text} {previous.question}", memo)
     if not intent or not topical:
         return None
     intent_rank = {e.id: r for r, (e, _) in enumerate(intent)}
@@ -277,7 +279,7 @@ def questions(text: str) -> list[str]:
     return out
 
 
-def second_question(snap: Matching, text: str, main: Match) -> Entry | None:
+def second_question(snap: Matching, text: str, main: Match, memo: SignalsMemo | None = None) -> Entry | None:
     """The entry of a second, different question in the same message, when one is clearly asked.
 
     The message is cut into sentences; when two or three read as questions, each is matched alone.
@@ -289,7 +291,9 @@ def second_question(snap: Matching, text: str, main: Match) -> Entry | None:
     if not 2 <= len(parts) <= _MAX_QUESTIONS:
         return None
     answered = [
-        m.entry for m in map(snap.match, parts) if m.outcome is Outcome.ANSWER and m.entry is not None
+        m.entry
+        for m in (snap.match(part, memo) for part in parts)
+        if m.outcome is Outcome.ANSWER and m.entry is not None
     ]
     if main.entry not in answered:  # the main answer must be one of the questions asked
         return None
@@ -321,15 +325,19 @@ def ascii_digits(text: str) -> str:
 
 
 def understand(snap: Matching, text: str, previous: Entry | None = None) -> Turn:
-    """Read one message in its conversation (``previous``: the entry answered last, if remembered)."""
-    alone = snap.match(text)
+    """Read one message in its conversation (``previous``: the entry answered last, if remembered).
+
+    The readings of one message share a memo, so a text read twice (a follow-up's intent reading is
+    often the message itself) is scored and encoded once; nothing is kept after the message."""
+    memo: SignalsMemo = {}
+    alone = snap.match(text, memo)
     if alone.outcome is not Outcome.ANSWER and mostly_other_script(text):
         return Turn(alone, other_script=True)
     if previous is not None:
-        resolved = resolve_follow_up(snap, text, previous, alone)
+        resolved = resolve_follow_up(snap, text, previous, alone, memo)
         if resolved is not None:
             return Turn(resolved, follow_up_of=previous.id)
-    return Turn(alone, also=second_question(snap, text, alone))
+    return Turn(alone, also=second_question(snap, text, alone, memo))
 
 
 def chat_key(chat_id: int, user_id: int) -> tuple[int, int]:

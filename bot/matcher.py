@@ -24,10 +24,10 @@ import heapq
 import math
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 from rapidfuzz import fuzz
@@ -118,10 +118,12 @@ class Matcher:
         kb: KnowledgeBase,
         settings: MatchSettings | None = None,
         *,
-        encoder: Encoder | None = None,
+        encoder: Encoder | Callable[[], Encoder] | None = None,
         cache: EmbeddingCache | None = None,
     ) -> None:
-        self.encoder = encoder or default_encoder()
+        """``encoder`` may be a function that returns one (a future's ``result``): it is called only
+        when the lexical index is built, so the model can load in another thread meanwhile."""
+        self._encoder_source = encoder if encoder is not None else default_encoder
         self.cache = cache if cache is not None else EmbeddingCache(default_cache_path())
         self._build(kb, settings)
 
@@ -197,6 +199,8 @@ class Matcher:
             t: {i: math.log((x + alpha) / alpha) for i, x in per_entry.items()} for t, per_entry in tf.items()
         }
         # Semantic side: one embedding per phrasing (question and alternatives), rows grouped by entry.
+        source = self._encoder_source
+        self.encoder: Encoder = source if isinstance(source, Encoder) else source()
         self._acronyms = acronyms(kb.synonyms)
         texts = [expand(p, self._acronyms) for e in entries for p in e.phrasings]
         self._sem = self.cache.embed(self.encoder, texts)
@@ -335,16 +339,28 @@ class Matcher:
                 return st
         return None
 
-    def ranked(self, question: str) -> list[tuple[Entry, float]]:
+    def ranked(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[Entry, float]]:
         """Every entry with its fused score, best first (empty when the message has no words to match)."""
-        return [(self._entries[i], score) for score, i in self.scores(question)]
+        return [(self._entries[i], score) for score, i in self.scores(question, memo)]
 
-    def scores(self, question: str) -> list[tuple[float, int]]:
+    def scores(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[float, int]]:
         """Every entry, best ranked first, as (fused score, entry index)."""
-        signals = self.signals(question)
+        signals = self.signals(question, memo)
         if signals is None:
             return []
         return [(signals.fused[i], i) for i in signals.order]
+
+    def signals(self, question: str, memo: SignalsMemo | None = None) -> Signals | None:
+        """Both scorers' view of a question, fused and ranked (None when it has no words to match).
+
+        ``memo``, when given, holds the signals of texts already seen by the caller (one message read
+        several ways reads the same text more than once): each text is scored and encoded once.
+        """
+        if memo is None:
+            return self._signals(question)
+        if question not in memo:
+            memo[question] = self._signals(question)
+        return memo[question]
 
     def _components(self, question: str) -> tuple[set[str], np.ndarray, np.ndarray, np.ndarray]:
         """The question's terms, and each entry's lexical confidence, posterior and semantic score."""
@@ -355,8 +371,8 @@ class Matcher:
             conf[i], post[i] = c, p
         return terms, conf, post, self.semantic(question).astype(np.float64)
 
-    def signals(self, question: str) -> Signals | None:
-        """Both scorers' view of a question, fused and ranked (None when it has no words to match).
+    def _signals(self, question: str) -> Signals | None:
+        """The signals of one text (see :meth:`signals`).
 
         A long message is read twice, whole and as its :func:`ask` (the questions it ends with), and
         the entries are ranked by a blend of the two views: the background before a question in a
@@ -394,14 +410,14 @@ class Matcher:
         )
         return Signals(tuple(order), tuple(float(f) for f in fused), features)
 
-    def match(self, question: str) -> Match:
-        """Decide what to do with one message."""
+    def match(self, question: str, memo: SignalsMemo | None = None) -> Match:
+        """Decide what to do with one message (``memo``: see :meth:`signals`)."""
         if not fold(question).strip() or not words(question):
             return Match(Outcome.EMPTY, 0.0)
         st = self.smalltalk(question)
         if st is not None:
             return Match(Outcome.SMALLTALK, 0.0, smalltalk=st)
-        signals = self.signals(question)
+        signals = self.signals(question, memo)
         if signals is None:
             return Match(Outcome.UNKNOWN, 0.0)
         s = self.settings
@@ -454,6 +470,10 @@ class Signals:
     order: tuple[int, ...]
     fused: tuple[float, ...]
     features: tuple[float, ...]
+
+
+# Signals by question text, kept by a caller for the length of one message (see Matcher.signals).
+SignalsMemo: TypeAlias = dict[str, Signals | None]
 
 
 # --- Fusion and abstention (tools/tune_fusion.py fits and prints these; see README "How matching works")

@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -39,11 +41,18 @@ _WINDOW_TOKENS = 64
 # At most this many windows are embedded per message (the last ones, where the question usually
 # is, and any that hold a question mark): bounds the latency of a very long message.
 _MAX_WINDOWS = 4
-# Two intra-op threads: the machine has two cores, and more threads only contend.
-_THREADS = 2
+# One intra-op thread per run. The parallelism is across messages instead: the bot and
+# `faqbot match --json` run two matches at once in threads (a run releases the GIL). Splitting one
+# short run over two threads cost a third more CPU (waking the other thread for every operator) for
+# little latency: 1.95 against 2.77 ms of CPU per one-line question, the same vectors bit for bit.
+_THREADS = 1
+# A message's windows run this many at a time (one per core): see Encoder.encode.
+_PARALLEL_RUNS = 2
 
 # Bump when the way text becomes a vector changes (tokenising, pooling): the cache is then rebuilt.
 _PIPELINE = "single-text mean-pool l2 v1"
+
+_KEY_BYTES = 32  # a sha256 digest, the cache's key
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -81,6 +90,8 @@ class Encoder:
         self._tokenizer = Tokenizer.from_file(str(tokenizer or default_tokenizer))
         self._tokenizer.enable_truncation(max_length=_MAX_TOKENS)
         self._tokenizer.no_padding()
+        # Threads for running a message's windows at once (started on first use, shared by all callers).
+        self._runs = ThreadPoolExecutor(_PARALLEL_RUNS, thread_name_prefix="encoder")
 
     def token_count(self, text: str) -> int:
         return len(self._tokenizer.encode(text).ids)
@@ -95,14 +106,25 @@ class Encoder:
         rely on. On two cores batching did not save time either (98 questions: 0.40 s both ways).
         """
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        for row, encoding in enumerate(self._tokenizer.encode_batch([_normalise(t) for t in texts])):
-            ids = np.array([encoding.ids], dtype=np.int64)
-            mask = np.ones_like(ids)
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
-            pooled = hidden[0].mean(axis=0)  # mean pooling over the tokens (no padding: all are real)
-            out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+        ids = [e.ids for e in self._tokenizer.encode_batch([_normalise(t) for t in texts])]
+        # A long message's windows run side by side, each on its own: a run releases the GIL, so on
+        # two cores a four-window message takes about half as long. Bigger calls (a cache rebuild,
+        # the desk's themes) run in the caller's thread: queued in the shared threads, they would
+        # hold up every long message the bot gets meanwhile.
+        small = 1 < len(ids) <= _MAX_WINDOWS
+        rows = self._runs.map(self._embed, ids) if small else map(self._embed, ids)
+        for row, vector in enumerate(rows):
+            out[row] = vector
         return out
+
+    def _embed(self, token_ids: list[int]) -> np.ndarray:
+        """One text's unit embedding: one run of the model, mean-pooled over its tokens."""
+        ids = np.array([token_ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+        pooled = hidden[0].mean(axis=0)  # mean pooling over the tokens (no padding: all are real)
+        return pooled / max(float(np.linalg.norm(pooled)), 1e-12)  # type: ignore[no-any-return]
 
     def windows(self, text: str) -> list[str]:
         """A message cut into the pieces to embed: itself when short, else sentence windows.
@@ -164,6 +186,18 @@ def expand(text: str, table: dict[str, str]) -> str:
     return _WORD.sub(lambda m: table.get(m.group(0).lower(), m.group(0)), text)
 
 
+def single_threaded_blas() -> None:
+    """Limit numpy's BLAS (OpenBLAS) to one thread, for the whole process. Call once at start.
+
+    The matcher's only BLAS call is the similarity product of a question with the phrasings (about
+    0.05 ms). With more than one thread, OpenBLAS's idle workers spin after each call and take a
+    core from everything else: the encoder's threads, the next line's scoring, the event loop.
+    Measured with ``faqbot match --json`` on 1,000 lines with another process busy on one core:
+    15 s of CPU with two BLAS threads, 4.5 s with one, and the same output.
+    """
+    threadpool_limits(1, user_api="blas")
+
+
 @cache
 def default_encoder() -> Encoder:
     """The shipped model, loaded once per process (it is immutable; reloads of the FAQ share it)."""
@@ -212,10 +246,16 @@ class EmbeddingCache:
             log.warning("embedding cache %s is unreadable (%s); it will be rebuilt", path, exc)
             return
         if vectors.ndim == 2 and vectors.shape[1] == DIMENSIONS and len(keys) == len(vectors):
-            self._vectors = {bytes(k): v for k, v in zip(keys, vectors.astype(np.float32), strict=True)}
+            # numpy's fixed-width bytes ("S32") drop trailing NUL bytes on reading: a digest ending in
+            # 0x00 (one in 256) came back short, never matched, and was encoded again at every start.
+            self._vectors = {
+                bytes(k).ljust(_KEY_BYTES, b"\0"): v
+                for k, v in zip(keys, vectors.astype(np.float32), strict=True)
+            }
 
     @staticmethod
     def key(model_id: str, text: str) -> bytes:
+        """The cache key of one phrasing: sha256 of the model id and the text (32 bytes)."""
         return hashlib.sha256(f"{model_id}\0{_normalise(text)}".encode()).digest()
 
     def embed(self, encoder: Encoder, texts: Iterable[str]) -> np.ndarray:
@@ -242,7 +282,7 @@ class EmbeddingCache:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            keys = np.array(list(self._vectors), dtype="S32")
+            keys = np.array(list(self._vectors), dtype=f"S{_KEY_BYTES}")
             vectors = np.stack(list(self._vectors.values())) if self._vectors else np.zeros((0, DIMENSIONS))
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".embeddings-", suffix=".npz")
             try:

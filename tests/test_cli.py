@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bot.cli import match_json, match_lines
 from bot.knowledge import load_knowledge
+from bot.live import Snapshot
 from tests.conftest import SHIPPED, VALID_ENTRY, write_knowledge
+from tests.support import clean_env
 from tests.support import run_faqbot as faqbot
 
 COMMANDS = ("check", "ask", "match", "chat", "run", "reload", "log")
@@ -61,6 +67,43 @@ def test_match_json_a_thousand_lines_and_odd_bytes() -> None:
     run = faqbot("match", "--json", stdin="\n".join(questions) + "\n")
     assert run.returncode == 0, run.stderr
     assert len(run.stdout.splitlines()) == 1000
+
+
+def test_match_json_concurrent_lines_answer_as_one_at_a_time(snap: Snapshot) -> None:
+    """match_lines matches several lines at once; every line must come out as match_json alone gives it,
+    in input order. Long messages (several encoder windows), typos, small talk and blanks mixed in."""
+    items = yaml.safe_load((Path(__file__).parent / "data" / "regression.yaml").read_text(encoding="utf-8"))
+    questions = [" ".join(str(item["q"]).split()) for item in items][:60]
+    long_post = "We moved house last year and it was a stressful time for all of us. " * 14
+    lines = [*questions, "", "hi", long_post + "Does the new school get his records?", "wot is a upn"]
+    lines += [f"{q} and the census?" for q in questions[:20]]
+    written: list[str] = []
+    match_lines(snap, (line + "\n" for line in lines), written.append, lambda: None)
+    one_by_one = [json.dumps(match_json(snap, line), ensure_ascii=False) + "\n" for line in lines]
+    assert written == one_by_one
+
+
+def test_match_json_answers_a_line_before_the_next_is_typed() -> None:
+    """Interactive use through a pipe: the answer to a line arrives while the next is not yet sent."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "match", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        for question, want in (("what is a upn", "upn"), ("what is the school census", "school-census")):
+            proc.stdin.write(question + "\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["id"] == want  # blocks until that line's answer
+        proc.stdin.close()
+        assert proc.stdout.read() == ""
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
 
 
 def test_match_json_windows_line_endings() -> None:

@@ -17,6 +17,7 @@ from bot.conversation import (
     leans_on_context,
     mostly_other_script,
     questions,
+    resolve_follow_up,
     understand,
 )
 from bot.live import Snapshot
@@ -351,3 +352,28 @@ def test_a_second_question_joined_by_and_is_offered_as_a_button(snap: Snapshot) 
     )
     assert turn.match.outcome is Outcome.ANSWER
     assert {turn.match.entry.id, turn.also.id if turn.also else None} == {"rectification", "dfe-retention"}
+
+
+def test_a_text_read_twice_in_one_message_is_encoded_once(
+    snap: Snapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare follow-up ("data") is read as typed, as its intent (the same text: no pronoun to
+    replace) and with the previous question: two distinct texts, so two encoder runs, not three.
+    The answer is the one a memo-less reading gives."""
+    previous = snap.kb.entries["school-census"]
+    without_memo = resolve_follow_up(snap, "data", previous)
+    encoded: list[str] = []
+    real = snap.matcher.encoder.encode
+
+    def encode(texts: list[str]) -> object:
+        encoded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(snap.matcher.encoder, "encode", encode)
+    turn = understand(snap, "data", previous)
+    assert turn.follow_up_of == "school-census"
+    assert turn.match == without_memo
+    assert len(encoded) == len(set(encoded)) == 2
+    encoded.clear()
+    understand(snap, "data", previous)  # a new message: nothing is kept from the last one
+    assert len(encoded) == 2

@@ -36,13 +36,21 @@ def test_embeddings_match_the_reference_model(encoder: Encoder) -> None:
 
 
 def test_embeddings_are_unit_length_and_independent_of_their_neighbours(encoder: Encoder) -> None:
+    """A few texts in one call (a message's windows) run side by side in threads, more run one after
+    the other; either way each must come out exactly as alone."""
+    story = "We moved house last year and it was a very stressful time for the whole family. " * 12
+    windows = encoder.windows(story + "Does the new school get all of his old records?")
     texts = ["what is the school census", "hi", "how long does the DfE keep my child's records for, really?"]
+    texts += [*windows, *(f"can I see my child's {w} record" for w in ("census", "SEN", "attendance", "KS2"))]
     together = encoder.encode(texts)
     alone = np.vstack([encoder.encode([t]) for t in texts])
-    assert together.shape == (3, 384)
+    assert together.shape == (len(texts), 384)
     assert together.dtype == np.float32
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(together, alone)  # a text's embedding depends on that text alone
+    assert np.array_equal(encoder.encode(texts), together)
+    for few in (windows, texts[:2], texts[-3:]):  # the threaded path, in whatever order the runs end
+        assert np.array_equal(encoder.encode(few), np.vstack([encoder.encode([t]) for t in few]))
     assert encoder.encode([]).shape == (0, 384)
 
 
@@ -92,6 +100,25 @@ def test_the_cache_encodes_only_what_it_has_not_seen(tmp_path: Path, encoder: En
     assert (again.last.encoded, again.last.cached) == (1, 1)
     # hashes and vectors only: no phrasing's text is in the file
     assert b"census" not in path.read_bytes()
+
+
+def test_a_key_ending_in_a_nul_byte_is_found_after_a_restart(
+    tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy's "S32" strips trailing NULs on reading; such a key (1 in 256) must still be found."""
+    texts = ["what is the school census", "how long is data kept"]
+    real_key = EmbeddingCache.key
+
+    def key(model_id: str, text: str) -> bytes:
+        digest = real_key(model_id, text)
+        return digest[:-2] + b"\0\0" if text == texts[0] else digest
+
+    monkeypatch.setattr(EmbeddingCache, "key", staticmethod(key))
+    path = tmp_path / "embeddings.npz"
+    EmbeddingCache(path).embed(encoder, texts)
+    restarted = EmbeddingCache(path)
+    restarted.embed(encoder, texts)
+    assert (restarted.last.encoded, restarted.last.cached) == (0, 2)
 
 
 def test_an_unreadable_cache_file_is_rebuilt(tmp_path: Path, encoder: Encoder) -> None:

@@ -1,14 +1,22 @@
-"""The flood guard's per-user memory stays bounded; the log level is configurable."""
+"""The flood guard's per-user memory stays bounded; the log level is configurable; matching threads."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from bot.config import load_settings
+from bot.conversation import understand
+from bot.live import LiveFAQ, Snapshot
+from bot.matcher import Signals, SignalsMemo
+from bot.store import Store
 from bot.telegram.app import configure_logging
-from bot.telegram.services import FloodGuard
+from bot.telegram.services import FloodGuard, Services
 
 
 def test_flood_guard_warns_once_a_burst_and_forgets_warnings() -> None:
@@ -54,3 +62,43 @@ def test_log_level_is_applied(level: str, httpx: int) -> None:
     assert logging.getLogger().level == logging.getLevelName(level)
     assert logging.getLogger("httpx").level == httpx  # its per-request lines never below WARNING
     assert logging.getLogger("bot.telegram.parents").getEffectiveLevel() == logging.getLevelName(level)
+
+
+async def test_messages_are_understood_off_the_event_loop_with_the_same_answers(
+    tmp_path: Path, snap: Snapshot
+) -> None:
+    """Services.understand / match run the matcher in worker threads (the encoder is CPU bound), many
+    at once, and must give exactly what the plain functions give in the loop's thread."""
+    store = await Store.open(tmp_path / "s.sqlite3", b"k" * 32)
+    live = LiveFAQ.__new__(LiveFAQ)  # the session's snapshot, without building another
+    live.current = snap
+    svc = Services(load_settings({}, dotenv=None), live, store)
+    census, dfe = snap.kb.entries["school-census"], snap.kb.entries["dfe-retention"]
+    messages = [
+        ("what is the school census", None),
+        ("what about the school?", dfe),  # a follow-up, understood in the previous entry's light
+        ("Who does the DfE share pupil data with? And what is a UPN?", None),  # two questions
+        ("data", None),
+        ("zyxt plimf 17", census),
+    ]
+    threads: set[str] = set()
+    real = snap.matcher.signals
+
+    def signals(question: str, memo: SignalsMemo | None = None) -> Signals | None:
+        threads.add(threading.current_thread().name)
+        return real(question, memo)
+
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(snap.matcher, "signals", signals)
+            turns = await asyncio.gather(*(svc.understand(snap, text, prev) for text, prev in messages))
+            matches = await asyncio.gather(*(svc.match(snap, text) for text, _ in messages))
+        assert threading.current_thread().name not in threads
+        assert all(name.startswith("match") for name in threads)
+        assert list(turns) == [understand(snap, text, prev) for text, prev in messages]
+        assert list(matches) == [snap.match(text) for text, _ in messages]
+        assert turns[1].follow_up_of == "dfe-retention"
+        assert turns[2].also is not None
+    finally:
+        svc.close()
+        await store.close()

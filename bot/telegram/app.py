@@ -185,6 +185,7 @@ def build_application(
             app.bot_data.desk = None
             await desk.stop()
         if (svc := app.bot_data.services) is not None:
+            svc.close()
             await svc.store.close()
 
     app = builder.post_init(post_init).post_shutdown(post_shutdown).build()

@@ -9,7 +9,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot.callbacks import Feedback, MoreDetail, NoneOfThese, OpenEntry, OpenSection, Topics, decode
-from bot.conversation import ascii_digits, chat_key, understand
+from bot.conversation import ascii_digits, chat_key
 from bot.matcher import Outcome
 from bot.replies import (
     TOPICS,
@@ -157,7 +157,7 @@ async def volunteer_command(update: Update, context: Context) -> None:
         )
         return
     svc = services(context)
-    match = svc.live.current.match(question)
+    match = await svc.match(svc.live.current, question)
     log_id = await svc.store.log_question(
         user.id, message.chat_id, question, reason="volunteer", best_id=match.best_id, score=match.score
     )
@@ -184,7 +184,7 @@ async def question(update: Update, context: Context) -> None:
     snap = svc.live.current  # one snapshot for the whole reply
     key = chat_key(message.chat_id, user.id)
     last = svc.conversations.last(key)
-    turn = understand(snap, text, snap.kb.get(last) if last else None)
+    turn = await svc.understand(snap, text, snap.kb.get(last) if last else None)
     match = turn.match
     if turn.other_script:  # a script the bot cannot read: a person must
         asked = ascii_digits(text)  # so redaction finds phone numbers written in other digits
@@ -288,7 +288,7 @@ async def button(update: Update, context: Context) -> None:
         if not asked:
             await query.answer("Please type your question again and I'll pass it on.", show_alert=True)
             return
-        match = snap.match(asked)
+        match = await svc.match(snap, asked)
         log_id = await svc.store.log_question(
             _asker(message, query.from_user.id),
             chat_id,

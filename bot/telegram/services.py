@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from bot.config import ConfigError, Settings
-from bot.conversation import ConversationMemory
-from bot.live import LiveFAQ
+from bot.conversation import ConversationMemory, Turn, understand
+from bot.knowledge import Entry
+from bot.live import LiveFAQ, Snapshot
+from bot.matcher import Match
 from bot.store import Store
 
 if TYPE_CHECKING:
     from bot.desk.server import Desk
 
 MAX_TRACKED_USERS = 10_000  # per-user structures forget idle users beyond this, so memory stays bounded
+# Messages matched at once, off the event loop. The sentence encoder is CPU bound and releases the
+# GIL: in worker threads, one message's encoder run overlaps another's and the loop's own work
+# (HTTP, the store). Two, for two cores: more would only queue inside onnxruntime.
+MATCH_WORKERS = 2
 
 
 class FloodGuard:
@@ -95,8 +103,25 @@ class Services:
     # SIGHUP pick up changed staff lists; None where the settings were given in code (tests).
     reread: Callable[[], Settings] | None = None
 
+    _matching: ThreadPoolExecutor = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
         self.flood = FloodGuard(self.settings.flood_per_minute)
+        self._matching = ThreadPoolExecutor(MATCH_WORKERS, thread_name_prefix="match")
+
+    async def understand(self, snap: Snapshot, text: str, previous: Entry | None) -> Turn:
+        """:func:`bot.conversation.understand` in a matching thread: the same Turn, without
+        holding up the event loop for the encoder's milliseconds."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._matching, understand, snap, text, previous)
+
+    async def match(self, snap: Snapshot, text: str) -> Match:
+        """``snap.match(text)`` in a matching thread (see :meth:`understand`)."""
+        return await asyncio.get_running_loop().run_in_executor(self._matching, snap.match, text)
+
+    def close(self) -> None:
+        """Let the matching threads go (the bot is stopping); a match under way finishes first."""
+        self._matching.shutdown(wait=False, cancel_futures=True)
 
     def reload_staff(self) -> str:
         """Adopt the current FAQBOT_ADMINS / FAQBOT_VOLUNTEERS (nothing else changes without a restart).
