@@ -177,7 +177,7 @@ async def test_groups_only_when_addressed(tmp_path: Path) -> None:
 
 
 async def test_group_mentions_are_found_through_entities(tmp_path: Path) -> None:
-    """"İ" lower-cases to two characters, which broke a search of the lower-cased text; entities do not."""
+    """ "İ" lower-cases to two characters, which broke a search of the lower-cased text; entities do not."""
     group = -778
     async with running_bot(tmp_path) as bot:
         reply = await bot.ask("İİ @test_faq_bot what is a upn", chat_id=group, chat_type="group")
@@ -206,9 +206,7 @@ async def test_group_reply_to_the_bot_is_recognised_by_id(tmp_path: Path) -> Non
         assert "Sources" in reply["text"]
         # Another bot with the same username (as a forged or renamed account would be) is not this bot.
         impostor = {**answer, "from": {**answer["from"], "id": answer["from"]["id"] + 1}}
-        bot.api.inject_message(
-            PARENT, "what is a upn", chat_id=group, chat_type="group", reply_to=impostor
-        )
+        bot.api.inject_message(PARENT, "what is a upn", chat_id=group, chat_type="group", reply_to=impostor)
         await bot.settle()
         assert len(bot.api.sent("sendMessage", chat_id=group)) == 2
 

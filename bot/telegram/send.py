@@ -62,9 +62,7 @@ async def _with_retries(call: Callable[[], Awaitable[T]], what: str) -> T | None
     return None
 
 
-async def send_reply(
-    bot: Bot, chat_id: int, reply: Reply, *, reply_to: int | None = None
-) -> Message | None:
+async def send_reply(bot: Bot, chat_id: int, reply: Reply, *, reply_to: int | None = None) -> Message | None:
     """Send ``reply`` to ``chat_id`` (as a reply to message ``reply_to`` when given); return the last part."""
     parts = split_html(reply.html)
     markup = keyboard(reply)

@@ -78,9 +78,7 @@ P = ParamSpec("P")
 Handler: TypeAlias = Callable[Concatenate[Update, Context, P], Coroutine[Any, Any, None]]
 
 
-def staff_only(
-    allowed: Callable[[Update, Context], bool], what: str
-) -> Callable[[Handler[P]], Handler[P]]:
+def staff_only(allowed: Callable[[Update, Context], bool], what: str) -> Callable[[Handler[P]], Handler[P]]:
     """Run the handler only for configured staff; anyone else gets the unknown-command reply."""
 
     def wrap(handler: Handler[P]) -> Handler[P]:
