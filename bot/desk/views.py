@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -163,8 +164,7 @@ class MatchCache:
     def matched(self, task: asyncio.Task[None]) -> None:
         """A queue page's matching is done: let it go, and log it if it failed."""
         self.running.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("matching the queue's questions failed", exc_info=error)
+        _log_failure(task, "matching the queue's questions failed")
 
     def known_guesses(self, snap: Snapshot, text: str) -> tuple[Guess, ...] | None:
         """The guesses of ``text`` if they were worked out for this FAQ version, else None."""
@@ -509,8 +509,13 @@ def _grouped(cache: MatchCache, key: tuple[object, ...], task: asyncio.Task[Them
     """Forget a finished grouping (its result is cached by :func:`themes`); log it if it failed."""
     if cache.grouping.get(key) is task:
         del cache.grouping[key]
+    _log_failure(task, "grouping the Themes failed")
+
+
+def _log_failure(task: asyncio.Task[Any], what: str) -> None:
+    """Log the error of a background task nobody awaited (else asyncio warns it was never retrieved)."""
     if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("grouping the Themes failed", exc_info=error)
+        log.error(what, exc_info=error)
 
 
 def draft_yaml(questions: list[str]) -> str:
