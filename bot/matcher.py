@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from rapidfuzz import fuzz
 
 from bot.knowledge import Entry, KnowledgeBase, SmallTalk
 from bot.semantic import EmbeddingCache, Encoder, acronyms, default_cache_path, default_encoder, expand
-from bot.text import Normaliser, fold, words
+from bot.text import Normaliser, fold, sentences, words
 
 _V = TypeVar("_V")
 
@@ -442,7 +441,6 @@ _ASK_MIN_WORDS = 40
 # Their share of the blended scores (0.2-0.4 score alike on the long messages of the blind sets;
 # more loses the background that says what "it" is, less lets the background decide).
 _ASK_WEIGHT = 0.3
-_SENTENCE = re.compile(r"[^.?!\n]+[.?!\n]*")
 
 
 def ask(message: str) -> str | None:
@@ -453,13 +451,13 @@ def ask(message: str) -> str | None:
     """
     if len(message.split()) < _ASK_MIN_WORDS:
         return None
-    sentences = [s.strip() for s in _SENTENCE.findall(message) if s.strip()]
-    questions = [i for i, s in enumerate(sentences) if s.endswith("?")]
+    parts = sentences(message)
+    questions = [i for i, s in enumerate(parts) if s.endswith("?")]
     if questions:
         keep = {*questions, max(questions[0] - 1, 0)}
     else:
-        keep = set(range(max(len(sentences) - 2, 0), len(sentences)))
-    asked = " ".join(sentences[i] for i in sorted(keep))
+        keep = set(range(max(len(parts) - 2, 0), len(parts)))
+    asked = " ".join(parts[i] for i in sorted(keep))
     return asked if len(asked.split()) < 0.8 * len(message.split()) else None
 
 

@@ -29,6 +29,8 @@ import onnxruntime as ort
 from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
+from bot.text import sentences
+
 log = logging.getLogger(__name__)
 
 DIMENSIONS = 384
@@ -53,8 +55,6 @@ _PARALLEL_RUNS = 2
 _PIPELINE = "single-text mean-pool l2 v1"
 
 _KEY_BYTES = 32  # a sha256 digest, the cache's key
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def _model_files() -> tuple[Path, Path]:
@@ -138,7 +138,7 @@ class Encoder:
             return [text]
         pieces: list[str] = []
         size = 0
-        for sentence in (s for s in _SENTENCE_END.split(text) if s.strip()):
+        for sentence in sentences(text):
             n = self.token_count(sentence) - 2  # without [CLS] and [SEP]
             if pieces and size + n <= _WINDOW_TOKENS - 2:
                 pieces[-1] = f"{pieces[-1]} {sentence}"

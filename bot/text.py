@@ -225,3 +225,12 @@ class Normaliser:
                     out.append(stems[i])
                 i += 1
         return out
+
+
+# A sentence ends at ".", "!" or "?" followed by a space, or at a line break.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a message, in order, each stripped, none empty."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
