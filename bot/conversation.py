@@ -6,9 +6,9 @@ Three things a single ``match`` cannot see:
   "it", while the follow-up's own words decide what is asked. A message that leans on the context
   (a pronoun, "what about …", "and …", or only a few words) is matched three ways: as typed, with the
   pronouns replaced by a neutral object (its intent alone), and with the previous entry's question
-  appended (intent plus topic). The entries each reading ranks vote, the intent readings counting
-  most; the previous entry's ``related`` list breaks ties. A self-contained question keeps its own
-  answer, because both intent readings vote for it.
+  appended (intent plus topic). The entries each reading ranks vote; the previous entry's
+  ``related`` list breaks ties, and the previous entry itself competes with a handicap (a follow-up
+  may ask more about the same thing). A self-contained question keeps its own answer.
 * **Two questions in one message.** When two sentences each confidently match a different entry,
   the main one is answered and the other is offered as a button.
 * **Other scripts.** A message mostly in a script the matcher cannot read (Arabic, Chinese, Bengali…)
@@ -158,10 +158,21 @@ _FOLLOW_UP_LEAD = 0.02  # ... and lead the next entry by this much of the fused 
 # On the matcher's confidence scale: none of the follow-ups answered wrongly alone scored above 0.6.
 _SELF_CONTAINED_SCORE = 0.9
 _RELATED_BONUS = 0.25  # the previous entry lists it as related: breaks ties, never decides alone
+# The previous entry itself competes, less this, unless the intent reading ranks it first: the topic
+# reading holds its own question, so it always scores high there. 0.2-0.3 score alike on the
+# follow-up sets; without it ("can I say no to that?" after fingerprints) same-topic follow-ups
+# could never be answered, and with no penalty they swallow the ones that move on.
+_STAY_PENALTY = 0.3
 
 
 def _words(text: str) -> list[str]:
     return _WORD_RE.findall(unicodedata.normalize("NFKD", text).casefold())
+
+
+def _continues(text: str) -> bool:
+    """True when a message opens by continuing the last exchange: "and …", "what about …", "what if …"."""
+    ws = _words(text)
+    return bool(ws) and (ws[0] in _CONTINUES or tuple(ws[:2]) in _ELLIPSIS)
 
 
 def leans_on_context(text: str) -> bool:
@@ -169,7 +180,7 @@ def leans_on_context(text: str) -> bool:
     ws = _words(text)
     if not ws or len(ws) > _FOLLOW_UP_MAX_WORDS:
         return False
-    if ws[0] in _CONTINUES or tuple(ws[:2]) in _ELLIPSIS:
+    if _continues(text):
         return True
     return any(w in _ANAPHORA for w in ws) or len(ws) <= _BARE_MAX_WORDS
 
@@ -193,9 +204,10 @@ def resolve_follow_up(
     Returns None (use the plain match) when the message does not lean on the context, or answers
     itself confidently. Otherwise two readings are fused: the follow-up's own intent (its pronouns
     replaced by a neutral object), and the follow-up with the previous question added, which fills in
-    what "it" is. The previous entry itself competes only if the intent reading puts it first. The
-    answer is given outright when the fused best leads the next entry clearly and both readings rank
-    it near the top; otherwise the best entries are offered as suggestions.
+    what "it" is. The previous entry itself competes too ("can I say no to that?" may be about the
+    same thing), with a handicap unless the intent reading puts it first. The answer is given
+    outright when the fused best leads the next entry clearly and both readings rank it near the
+    top; otherwise the best entries are offered as suggestions.
     """
     alone = alone if alone is not None else snap.match(text, memo)
     if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not leans_on_context(text):
@@ -210,6 +222,7 @@ def resolve_follow_up(
         alone.outcome is not Outcome.ANSWER
         and len(_words(text)) > _UNSURE_FOLLOW_UP_MAX_WORDS
         and not _points_back(text)
+        and not _continues(text)
     ):
         return None  # "when are the school holidays this year?": long enough to be a question of its own
     intent = snap.ranked(_neutral(text), memo)  # often the text itself ("data"): then not scored again
@@ -217,7 +230,7 @@ def resolve_follow_up(
     if not intent or not topical:
         return None
     intent_rank = {e.id: r for r, (e, _) in enumerate(intent)}
-    topic_rank = {e.id: r for r, (e, _) in enumerate(e_s for e_s in topical if e_s[0].id != previous.id)}
+    topic_rank = {e.id: r for r, (e, _) in enumerate(topical)}
     scores: dict[str, float] = defaultdict(float)
     entries: dict[str, Entry] = {}
     for reading, weight in ((intent, _TYPED_WEIGHT), (topical, _TOPIC_WEIGHT)):
@@ -228,7 +241,7 @@ def resolve_follow_up(
         if entry_id in scores:
             scores[entry_id] += _RELATED_BONUS
     if intent[0][0].id != previous.id:
-        scores.pop(previous.id, None)  # "it" is the previous topic; the question is about something else
+        scores[previous.id] -= _STAY_PENALTY  # "it" is the previous topic; the question may be another
     order = sorted(scores, key=lambda i: -scores[i])
     best = entries[order[0]]
     lead = scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)

@@ -161,6 +161,26 @@ def test_the_same_follow_up_without_context_is_not_answered_so(
     assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == context_answer)
 
 
+@pytest.mark.parametrize(
+    ("previous", "text"),
+    [
+        ("bot-privacy", "delete it pls"),
+        ("national-pupil-database", "and how many people are in it"),
+        ("talk-to-volunteer", "how long till they reply"),
+    ],
+)
+def test_a_follow_up_about_the_same_thing_answers_the_previous_entry(
+    snap: Snapshot, previous: str, text: str
+) -> None:
+    """More about the same topic: the previous entry competes too, and here it wins ("delete it pls"
+    after the bot's own privacy is about the bot's data, not the DfE's)."""
+    turn = understand(snap, text, snap.kb.get(previous))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == previous
+    assert turn.follow_up_of == previous
+
+
 def test_an_ambiguous_follow_up_is_offered_not_answered(snap: Snapshot) -> None:
     """After the UPN, "what about the school?" could mean several things: suggestions, not a guess."""
     match = understand(snap, "what about the school?", snap.kb.get("upn")).match
