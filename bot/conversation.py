@@ -155,8 +155,10 @@ _UNSURE_FOLLOW_UP_MAX_WORDS = 6
 _NEAR = 5  # an outright answer must be in both readings' top five ...
 _FOLLOW_UP_LEAD = 0.02  # ... and lead the next entry by this much of the fused score
 # A message answered this confidently on its own names its own topic ("school census, what is it?").
-# On the matcher's confidence scale: none of the follow-ups answered wrongly alone scored above 0.6.
-_SELF_CONTAINED_SCORE = 0.9
+# On the matcher's confidence scale: 0.6-0.9 resolve the follow-up sets alike; above 0.7, context
+# changed the right answer of five dev and regression questions ("Heard about the spring census at
+# my kids academy, whats that about" after SEN, 0.74).
+_SELF_CONTAINED_SCORE = 0.7
 _RELATED_BONUS = 0.25  # the previous entry lists it as related: breaks ties, never decides alone
 # The previous entry itself competes, less this, unless the intent reading ranks it first: the topic
 # reading holds its own question, so it always scores high there. 0.2-0.3 score alike on the
@@ -245,7 +247,10 @@ def resolve_follow_up(
     order = sorted(scores, key=lambda i: -scores[i])
     best = entries[order[0]]
     lead = scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)
-    agreed = intent_rank.get(best.id, _NEAR) < _NEAR and topic_rank.get(best.id, _NEAR) < _NEAR
+    if len(_words(text)) <= _BARE_MAX_WORDS and not _points_back(text):
+        agreed = topic_rank.get(best.id, _NEAR) < _NEAR  # "and the DfE?" has no intent to agree with
+    else:
+        agreed = intent_rank.get(best.id, _NEAR) < _NEAR and topic_rank.get(best.id, _NEAR) < _NEAR
     others = tuple(entries[i] for i in order[1:4])
     if agreed and lead >= _FOLLOW_UP_LEAD:
         return Match(Outcome.ANSWER, max(alone.score, min(1.0, lead)), entry=best, suggestions=others)

@@ -28,11 +28,11 @@ def _ids(expected: object) -> set[str]:
 
 
 # set, top-1 floor, right-or-offered floor, out-of-scope-answered ceiling; measured (top-1 and
-# offered of in scope; wrongly answered of out of scope):
-#   blind:  86.1 / 97.2 / 4.2 % when first scored; now 88.5 / 98.4 / 2.8 % (223, 248 of 252; 2 of 71)
-#   blind3: 91.4 / 99.6 / 7.7 % (222, 242 of 243; 6 of 78)
-#   blind4: 93.3 / 100 / 0 % (112, 120 of 120; 0 of 40)
-QUESTION_FLOORS = [("blind", 0.86, 0.97, 0.05), ("blind3", 0.89, 0.98, 0.09), ("blind4", 0.91, 0.98, 0.05)]
+# offered of in scope; wrongly answered of out of scope) with the fine-tuned encoder:
+#   blind:  86.1 / 97.2 / 4.2 % when first scored; now 89.7 / 98.8 / 1.4 % (226, 249 of 252; 1 of 71)
+#   blind3: 95.1 / 100 / 7.7 % (231, 243 of 243; 6 of 78)
+#   blind4: 97.5 / 100 / 2.5 % (117, 120 of 120; 1 of 40)
+QUESTION_FLOORS = [("blind", 0.88, 0.97, 0.03), ("blind3", 0.93, 0.98, 0.09), ("blind4", 0.95, 0.98, 0.05)]
 
 
 @pytest.mark.parametrize(("name", "top1", "offered_floor", "false_ceiling"), QUESTION_FLOORS)
@@ -52,15 +52,15 @@ def test_blind_questions_hold_their_floor(
 
 
 # set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured:
-#   blind:  78.0 % resolved (32 of 41), 12.2 % wrong (5 of 41)
-#   blind3: 79.5 % (35 of 44), 9.1 % (4 of 44)
-#   blind4: 88.0 % (22 of 25), 4.0 % (1 of 25)
-#   followups2: 60.9 % (67 of 110), 20.9 % (23 of 110): same-topic follow-ups, the hard kind
+#   blind:  82.9 % resolved (34 of 41), 9.8 % wrong (4 of 41)
+#   blind3: 81.8 % (36 of 44), 11.4 % (5 of 44)
+#   blind4: 84.0 % (21 of 25), 4.0 % (1 of 25)
+#   followups2: 66.4 % (73 of 110), 16.4 % (18 of 110): same-topic follow-ups, the hard kind
 FOLLOW_UP_FLOORS = [
-    ("blind", 0.75, 0.15),
-    ("blind3", 0.77, 0.11),
-    ("blind4", 0.84, 0.08),
-    ("followups2", 0.58, 0.23),
+    ("blind", 0.80, 0.12),
+    ("blind3", 0.79, 0.12),
+    ("blind4", 0.80, 0.08),
+    ("followups2", 0.63, 0.19),
 ]
 
 

@@ -230,9 +230,9 @@ def test_match_json_is_stateless() -> None:
 
 
 def test_ask_offers_a_second_question_and_is_honest_about_other_scripts() -> None:
-    run = faqbot("ask", "Who does the DfE share pupil data with? And what is a UPN?")
-    assert "Who does the DfE share pupil data with?" in run.stdout
-    assert "Also: What is a unique pupil number (UPN)?" in run.stdout
+    run = faqbot("ask", "How long does the DfE keep my son's data? And can I get it deleted?")
+    assert "How long does the DfE keep my child's data?" in run.stdout
+    assert "Also: Can I get my child's data deleted?" in run.stdout
     run = faqbot("ask", "هل يمكنني حذف بيانات ابني؟")
     assert "only understand English" in run.stdout
     assert "in words" not in run.stdout

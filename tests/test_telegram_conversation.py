@@ -103,17 +103,17 @@ async def test_a_pressed_answer_button_becomes_the_context(tmp_path: Path) -> No
 
 async def test_two_questions_answer_one_and_offer_the_other(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
-        reply = await bot.ask("Who does the DfE share pupil data with? And what is a UPN?")
+        reply = await bot.ask("How long does the DfE keep my son's data? And can I get it deleted?")
         data = buttons(reply)
-        assert answered(reply) == "third-party-sharing"
-        after = data.index("fb:dn:third-party-sharing") + 1
-        assert data[after] == "a:upn"  # first after 👍 / 👎
+        assert answered(reply) == "dfe-retention"
+        after = data.index("fb:dn:dfe-retention") + 1
+        assert data[after] == "a:data-deletion"  # first after 👍 / 👎
         labels = [b["text"] for row in reply["reply_markup"]["inline_keyboard"] for b in row]
-        assert labels[after] == "Also: What is a unique pupil number (UPN)?"
-        assert data.count("a:upn") == 1
-        await bot.press(PARENT, bot.api.bot_messages(PARENT)[-1], "a:upn")
+        assert labels[after] == "Also: Can I get my child's data deleted?"
+        assert data.count("a:data-deletion") == 1
+        await bot.press(PARENT, bot.api.bot_messages(PARENT)[-1], "a:data-deletion")
         sent = await bot.api.wait_for("sendMessage", chat_id=PARENT, count=2)
-        assert "What is a unique pupil number (UPN)?" in sent[-1].params["text"]
+        assert "Can I get my child's data deleted?" in sent[-1].params["text"]
         # one question: no "Also" button
         assert not any(
             b["text"].startswith("Also:")

