@@ -1,8 +1,9 @@
-"""The blind sets (tests/data/blind/, blind3/ to blind5/): each written by someone who saw neither
+"""The blind sets (tests/data/blind/, blind3/ to blind6/): each written by someone who saw neither
 the FAQ's phrasings nor the dev set. The second was scored once at the end of a round of issue 13's
 work and tuned on in the next; the third was split in two halves (alternate questions of each
 style): the first tuned on, the second scored only at the end; the fourth was written and scored
-once at the very end of that round, and the fifth once on the fine-tuned encoder (see the README).
+once at the very end of that round. In the next round the fifth was scored once just after the
+encoder was fine-tuned, and the sixth once at the very end (see the README).
 tests/data/followups2/ holds follow-up pairs written the same way and tuned on.
 
 Their figures are reported in the README beside dev. Once seen, each is a ratchet like
@@ -34,11 +35,13 @@ def _ids(expected: object) -> set[str]:
 #   blind3: 95.1 / 100 / 7.7 % (231, 243 of 243; 6 of 78)
 #   blind4: 97.5 / 100 / 2.5 % (117, 120 of 120; 1 of 40)
 #   blind5: 91.6 / 98.9 / 12.1 % (163, 176 of 178; 8 of 66), scored once
+#   blind6: 95.3 / 99.5 / 12.7 % (181, 189 of 190; 8 of 63), scored once at the very end
 QUESTION_FLOORS = [
     ("blind", 0.88, 0.97, 0.03),
     ("blind3", 0.93, 0.98, 0.09),
     ("blind4", 0.95, 0.98, 0.05),
     ("blind5", 0.90, 0.98, 0.13),
+    ("blind6", 0.93, 0.98, 0.13),
 ]
 
 
@@ -64,12 +67,14 @@ def test_blind_questions_hold_their_floor(
 #   blind4: 84.0 % (21 of 25), 4.0 % (1 of 25)
 #   followups2: 66.4 % (73 of 110), 16.4 % (18 of 110): same-topic follow-ups, the hard kind
 #   blind5: 73.8 % (31 of 42), 16.7 % (7 of 42), scored once
+#   blind6: 69.8 % (30 of 43), 18.6 % (8 of 43), scored once at the very end
 FOLLOW_UP_FLOORS = [
     ("blind", 0.80, 0.12),
     ("blind3", 0.79, 0.12),
     ("blind4", 0.80, 0.08),
     ("followups2", 0.63, 0.19),
     ("blind5", 0.71, 0.18),
+    ("blind6", 0.67, 0.19),
 ]
 
 
