@@ -128,6 +128,8 @@ def test_out_of_scope_gets_no_answer(snap, question: str) -> None:
         ("Hello there!", "greeting"),
         ("thanks so much", "thanks"),
         ("are you a bot?", "are-you-a-bot"),
+        ("r u a bot", "are-you-a-bot"),
+        ("are you a real person or a bot?", "are-you-a-bot"),
         ("who made you", "who-made-you"),
         ("bye", "goodbye"),
     ],
