@@ -32,16 +32,18 @@ def _ids(expected: object) -> set[str]:
 # set, top-1 floor, right-or-offered floor, out-of-scope-answered ceiling; measured (top-1 and
 # offered of in scope; wrongly answered of out of scope) with the fine-tuned encoder:
 #   blind:  86.1 / 97.2 / 4.2 % when first scored; now 89.7 / 98.8 / 1.4 % (226, 249 of 252; 1 of 71)
-#   blind3: 95.1 / 100 / 7.7 % (231, 243 of 243; 6 of 78)
+#   blind3: 95.1 / 100 / 6.4 % (231, 243 of 243; 5 of 78)
 #   blind4: 97.5 / 100 / 2.5 % (117, 120 of 120; 1 of 40)
-#   blind5: 91.6 / 98.9 / 12.1 % (163, 176 of 178; 8 of 66), scored once
-#   blind6: 95.3 / 99.5 / 12.7 % (181, 189 of 190; 8 of 63), scored once at the very end
+#   blind5: 91.6 / 98.9 / 12.1 % (163, 176 of 178; 8 of 66) when scored once; 6.1 % (4 of 66) with
+#           the everyday signpost, whose phrasings its misses informed
+#   blind6: 95.3 / 99.5 / 12.7 % (181, 189 of 190; 8 of 63) when scored once; 1.6 % (1 of 63) with
+#           the everyday signpost, likewise
 QUESTION_FLOORS = [
     ("blind", 0.88, 0.97, 0.03),
-    ("blind3", 0.93, 0.98, 0.09),
+    ("blind3", 0.93, 0.98, 0.07),
     ("blind4", 0.95, 0.98, 0.05),
-    ("blind5", 0.90, 0.98, 0.13),
-    ("blind6", 0.93, 0.98, 0.13),
+    ("blind5", 0.90, 0.98, 0.07),
+    ("blind6", 0.93, 0.98, 0.03),
 ]
 
 

@@ -199,10 +199,11 @@ def test_a_follow_up_with_no_intent_of_its_own_is_not_answered_outright(snap: Sn
 
 
 def test_an_out_of_scope_question_stays_unanswered_after_a_topic(snap: Snapshot) -> None:
+    """Context never turns it into an answer from the FAQ; a signpost ("not covered here") is fine."""
     match = understand(
         snap, "When are the school holidays this year in Kent?", snap.kb.get("census-data-items")
     ).match
-    assert match.outcome is not Outcome.ANSWER
+    assert not (match.outcome is Outcome.ANSWER and match.entry and not match.entry.id.startswith("outside-"))
 
 
 def test_a_self_contained_question_ignores_the_context(snap: Snapshot) -> None:

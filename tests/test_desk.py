@@ -355,9 +355,9 @@ async def test_a_queue_page_never_waits_long_for_guesses_and_a_reload_shows_them
 async def test_themes_group_by_meaning_and_admin_attaches(tmp_path: Path) -> None:
     async with desk_bot(tmp_path) as bot:
         for text in (
-            "when is the christmas fair",
+            "who runs the christmas fair stalls",
             "best recipe for banana bread",
-            "christmas fair date please",
+            "which stalls are at the christmas fair",
             "banana bread recipe please",
             "how do I bake a loaf with ripe bananas",  # shares only "banana" with them: grouped by meaning
             "zyxt plimf wobble",

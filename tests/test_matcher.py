@@ -122,6 +122,18 @@ def test_out_of_scope_gets_no_answer(snap, question: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        "is there help with paying for nursery for my 3 year old",
+        "When are the school holidays this year in Kent?",
+    ],
+)
+def test_everyday_family_questions_get_the_everyday_signpost(snap, question: str) -> None:
+    """Near the domain but not about data: "not covered here, ask your school, council or GOV.UK"."""
+    assert answer_id(snap, question) == "outside-everyday-questions", snap.match(question)
+
+
+@pytest.mark.parametrize(
     ("message", "smalltalk_id"),
     [
         ("hi", "greeting"),
