@@ -214,16 +214,16 @@ def resolve_follow_up(
     alone = alone if alone is not None else snap.match(text, memo)
     if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not leans_on_context(text):
         return None
+    n_words, points_back = len(_words(text)), _points_back(text)
+    bare = n_words <= _BARE_MAX_WORDS and not points_back  # "and the DfE?": no intent of its own
     if alone.outcome is Outcome.ANSWER and (
-        alone.entry == previous
-        or alone.score >= _SELF_CONTAINED_SCORE
-        or (len(_words(text)) > _BARE_MAX_WORDS and not _points_back(text))
+        alone.entry == previous or alone.score >= _SELF_CONTAINED_SCORE or not (bare or points_back)
     ):
         return None  # the same entry asked again, or a message that names its own topic
     if (
         alone.outcome is not Outcome.ANSWER
-        and len(_words(text)) > _UNSURE_FOLLOW_UP_MAX_WORDS
-        and not _points_back(text)
+        and n_words > _UNSURE_FOLLOW_UP_MAX_WORDS
+        and not points_back
         and not _continues(text)
     ):
         return None  # "when are the school holidays this year?": long enough to be a question of its own
@@ -247,8 +247,8 @@ def resolve_follow_up(
     order = sorted(scores, key=lambda i: -scores[i])
     best = entries[order[0]]
     lead = scores[order[0]] - (scores[order[1]] if len(order) > 1 else 0.0)
-    if len(_words(text)) <= _BARE_MAX_WORDS and not _points_back(text):
-        agreed = topic_rank.get(best.id, _NEAR) < _NEAR  # "and the DfE?" has no intent to agree with
+    if bare:
+        agreed = topic_rank.get(best.id, _NEAR) < _NEAR  # only the topic reading can agree
     else:
         agreed = intent_rank.get(best.id, _NEAR) < _NEAR and topic_rank.get(best.id, _NEAR) < _NEAR
     others = tuple(entries[i] for i in order[1:4])

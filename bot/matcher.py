@@ -201,7 +201,7 @@ class Matcher:
         source = self._encoder_source
         self.encoder: Encoder = source if isinstance(source, Encoder) else source()
         self._acronyms = acronyms(kb.synonyms)
-        texts = [expand(p, self._acronyms) for e in entries for p in e.phrasings]
+        texts = [t for group in phrasing_texts(entries, self._acronyms) for t in group]
         self._sem = self.cache.embed(self.encoder, texts)
         self._sem_counts = np.array([len(e.phrasings) for e in entries], dtype=np.int64)
         self._sem_starts = np.concatenate(([0], np.cumsum(self._sem_counts)[:-1])).astype(np.int64)
@@ -433,6 +433,12 @@ class Matcher:
             offered = tuple(self._entries[i] for i in close[: s.max_suggestions])
             return Match(Outcome.SUGGEST, score, suggestions=offered)
         return Match(Outcome.UNKNOWN, score)
+
+
+def phrasing_texts(entries: Collection[Entry], table: dict[str, str]) -> list[list[str]]:
+    """Each entry's phrasings as the sentence encoder is given them (``table``: the FAQ's acronyms,
+    from :func:`bot.semantic.acronyms`, spelt out). tools/fine_tune_encoder.py trains on exactly these."""
+    return [[expand(p, table) for p in e.phrasings] for e in entries]
 
 
 # --- Long messages

@@ -148,15 +148,16 @@ def main() -> None:
     ap.add_argument("--base", action="store_true", help="export the model off the shelf, not fine-tuned")
     args = ap.parse_args()
     MODELS.mkdir(parents=True, exist_ok=True)
+    base = _model_dir()
     tokenizer = MODELS / "tokenizer.json"
-    shutil.copyfile(_model_dir() / "tokenizer.json", tokenizer)
+    shutil.copyfile(base / "tokenizer.json", tokenizer)
     with tempfile.TemporaryDirectory() as tuned:
         if args.base:
-            model_dir, name = _model_dir(), "sentence-transformers/all-MiniLM-L6-v2"
+            model_dir, name = base, "sentence-transformers/all-MiniLM-L6-v2"
         else:
             from fine_tune_encoder import STEPS, fine_tune, phrasing_groups
 
-            model_dir = fine_tune(_model_dir(), Path(tuned), phrasing_groups())
+            model_dir = fine_tune(base, Path(tuned), phrasing_groups())
             name = f"all-MiniLM-L6-v2 fine-tuned on the FAQ's phrasings ({STEPS} steps)"
         export(model_dir, name, tokenizer, args.variant, args.compare)
     print(f"bot/models/encoder.onnx sha256 {sha256(MODELS / 'encoder.onnx')}")

@@ -37,12 +37,11 @@ def phrasing_groups(knowledge: Path | None = None) -> list[list[str]]:
     """Each entry's phrasings as the bot embeds them (acronyms expanded), entries with at least two."""
     sys.path.insert(0, str(ROOT))
     from bot.knowledge import load_knowledge
-    from bot.semantic import acronyms, expand
+    from bot.matcher import phrasing_texts
+    from bot.semantic import acronyms
 
     kb = load_knowledge(knowledge)
-    table = acronyms(kb.synonyms)
-    groups = [[expand(p, table) for p in entry.phrasings] for entry in kb]
-    return [g for g in groups if len(g) >= 2]
+    return [g for g in phrasing_texts(list(kb), acronyms(kb.synonyms)) if len(g) >= 2]
 
 
 def mean_pooled(model, tokenizer, texts: list[str]):  # type: ignore[no-untyped-def]
