@@ -168,6 +168,10 @@ def test_the_same_follow_up_without_context_is_not_answered_so(
         ("bot-privacy", "delete it pls"),
         ("national-pupil-database", "and how many people are in it"),
         ("talk-to-volunteer", "how long till they reply"),
+        # Alone, their words point at another entry (fees, refusing the census, later changes).
+        ("subject-access-request", "is there a fee for that?"),
+        ("biometrics-consent", "can i refuse it"),
+        ("ico-audit", "so did things get better after that?"),
     ],
 )
 def test_a_follow_up_about_the_same_thing_answers_the_previous_entry(
@@ -187,6 +191,22 @@ def test_an_ambiguous_follow_up_is_offered_not_answered(snap: Snapshot) -> None:
     match = understand(snap, "what about the school?", snap.kb.get("upn")).match
     assert match.outcome is Outcome.SUGGEST
     assert match.suggestions
+
+
+@pytest.mark.parametrize(
+    ("previous", "text"),
+    [
+        ("upn", "is it worth paying for a maths tutor?"),
+        ("dfe-retention", "is it going to rain tomorrow"),
+        ("sen-data", "what time does it finish on fridays"),
+    ],
+)
+def test_a_pronoun_does_not_make_an_unrelated_question_more_of_the_same(
+    snap: Snapshot, previous: str, text: str
+) -> None:
+    """ "it" alone is no evidence: an unrelated question is never answered with the previous entry."""
+    match = understand(snap, text, snap.kb.get(previous)).match
+    assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == previous)
 
 
 def test_a_follow_up_with_no_intent_of_its_own_is_not_answered_outright(snap: Snapshot) -> None:
