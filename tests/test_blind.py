@@ -1,10 +1,12 @@
-"""The blind sets (tests/data/blind/, blind3/ to blind7/): each written by someone who saw neither
+"""The blind sets (tests/data/blind/, blind3/ to blind9/): each written by someone who saw neither
 the FAQ's phrasings nor the dev set. The second was scored once at the end of a round of issue 13's
 work and tuned on in the next; the third was split in two halves (alternate questions of each
 style): the first tuned on, the second scored only at the end; the fourth was written and scored
 once at the very end of that round. In the next round the fifth was scored once just after the
 encoder was fine-tuned, the sixth once after that round's follow-up and encoder work, and the
-seventh (questions only) once on the round's final code (see the README).
+seventh (questions only) once on the round's final code (see the README). The eighth and ninth
+are follow-up pairs only (about 40 % ask more about the same entry), each scored once on the final
+rule for such follow-ups; the eighth's misses were then studied, and nothing tried on them was kept.
 tests/data/followups2/ holds follow-up pairs written the same way and tuned on.
 
 Their figures are reported in the README beside dev. Once seen, each is a ratchet like
@@ -66,20 +68,25 @@ def test_blind_questions_hold_their_floor(
     assert false / len(outscope) <= false_ceiling, false
 
 
-# set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured:
-#   blind:  82.9 % resolved (34 of 41), 9.8 % wrong (4 of 41)
-#   blind3: 81.8 % (36 of 44), 11.4 % (5 of 44)
-#   blind4: 84.0 % (21 of 25), 4.0 % (1 of 25)
-#   followups2: 66.4 % (73 of 110), 16.4 % (18 of 110): same-topic follow-ups, the hard kind
-#   blind5: 73.8 % (31 of 42), 16.7 % (7 of 42), scored once
-#   blind6: 69.8 % (30 of 43), 18.6 % (8 of 43), scored once at the very end
+# set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured since the previous
+# entry is answered again when both readings put it clearly first:
+#   blind:  90.2 % resolved (37 of 41), 7.3 % wrong (3 of 41)
+#   blind3: 84.1 % (37 of 44), 9.1 % (4 of 44)
+#   blind4: 92.0 % (23 of 25), 4.0 % (1 of 25)
+#   followups2: 72.7 % (80 of 110), 15.5 % (17 of 110): same-topic follow-ups, the hard kind
+#   blind5: 85.7 % (36 of 42), 11.9 % (5 of 42); 73.8 % when scored once
+#   blind6: 79.1 % (34 of 43), 16.3 % (7 of 43); 69.8 % when scored once
+#   blind8: 71.7 % (86 of 120), 12.5 % (15 of 120), scored once (70.8 % before the rule)
+#   blind9: 71.7 % (86 of 120), 7.5 % (9 of 120), scored once at the end (67.5 % before the rule)
 FOLLOW_UP_FLOORS = [
-    ("blind", 0.80, 0.12),
-    ("blind3", 0.79, 0.12),
-    ("blind4", 0.80, 0.08),
-    ("followups2", 0.63, 0.19),
-    ("blind5", 0.71, 0.18),
-    ("blind6", 0.67, 0.19),
+    ("blind", 0.87, 0.10),
+    ("blind3", 0.81, 0.12),
+    ("blind4", 0.88, 0.08),
+    ("followups2", 0.70, 0.17),
+    ("blind5", 0.83, 0.14),
+    ("blind6", 0.76, 0.19),
+    ("blind8", 0.69, 0.14),
+    ("blind9", 0.69, 0.09),
 ]
 
 
