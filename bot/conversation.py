@@ -10,7 +10,8 @@ Three things a single ``match`` cannot see:
   ahead of every other, the follow-up asks more about the same thing and that entry is answered
   again. Otherwise the entries each reading ranks vote; the previous entry's ``related`` list breaks
   ties, and the previous entry itself competes with a handicap. A self-contained question keeps its
-  own answer.
+  own answer. And when the matcher, unsure, offers a single entry that is the previous one or
+  related to it, the conversation confirms it and it is answered.
 * **Two questions in one message.** When two sentences each confidently match a different entry,
   the main one is answered and the other is offered as a button.
 * **Other scripts.** A message mostly in a script the matcher cannot read (Arabic, Chinese, Bengali…)
@@ -377,6 +378,33 @@ def ascii_digits(text: str) -> str:
 # --- all together
 
 
+# An unsure match is confirmed by the context only at this confidence or more: below it the matcher
+# is near blank (0-0.3 score alike on the follow-up sets; nothing out of scope changes at 0.2).
+_CONFIRM_MIN_SCORE = 0.2
+
+
+def confirmed_by_context(alone: Match, previous: Entry) -> Match | None:
+    """An unsure match answered because the conversation backs it, or None.
+
+    The matcher offers a single entry, no other being close, but is not sure enough to answer it
+    alone ("do u save what i type here" after the bot's own page). When that entry is the previous
+    one or related to it either way, the conversation supplies the missing evidence. A signpost is
+    never answered this way.
+    """
+    if (
+        alone.outcome is not Outcome.SUGGEST
+        or len(alone.suggestions) != 1
+        or alone.score < _CONFIRM_MIN_SCORE
+    ):
+        return None
+    entry = alone.suggestions[0]
+    if entry.id.startswith(_SIGNPOST):
+        return None
+    if entry.id == previous.id or entry.id in previous.related or previous.id in entry.related:
+        return Match(Outcome.ANSWER, alone.score, entry=entry)
+    return None
+
+
 def understand(snap: Matching, text: str, previous: Entry | None = None) -> Turn:
     """Read one message in its conversation (``previous``: the entry answered last, if remembered).
 
@@ -388,6 +416,9 @@ def understand(snap: Matching, text: str, previous: Entry | None = None) -> Turn
         return Turn(alone, other_script=True)
     if previous is not None:
         resolved = resolve_follow_up(snap, text, previous, alone, memo)
+        if resolved is None or resolved.outcome is not Outcome.ANSWER:
+            confirmed = confirmed_by_context(alone, previous)
+            resolved = confirmed if confirmed is not None else resolved
         if resolved is not None:
             return Turn(resolved, follow_up_of=previous.id)
     return Turn(alone, also=second_question(snap, text, alone, memo))

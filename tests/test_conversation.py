@@ -14,6 +14,7 @@ from bot.conversation import (
     ConversationMemory,
     ascii_digits,
     chat_key,
+    confirmed_by_context,
     leans_on_context,
     mostly_other_script,
     questions,
@@ -21,7 +22,7 @@ from bot.conversation import (
     understand,
 )
 from bot.live import Snapshot
-from bot.matcher import Outcome
+from bot.matcher import Match, Outcome
 from tools.score_followups import score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,6 +208,37 @@ def test_a_pronoun_does_not_make_an_unrelated_question_more_of_the_same(
     """ "it" alone is no evidence: an unrelated question is never answered with the previous entry."""
     match = understand(snap, text, snap.kb.get(previous)).match
     assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == previous)
+
+
+def test_the_context_confirms_a_single_unsure_candidate_related_to_it(snap: Snapshot) -> None:
+    """Alone the matcher offers only the early years census, unsure; after that very entry the
+    conversation backs it and it is answered. After an unrelated entry it is still only offered."""
+    text = "does my nephew's childminder count too"
+    alone = snap.match(text)
+    assert alone.outcome is Outcome.SUGGEST
+    assert [e.id for e in alone.suggestions] == ["early-years-census"]
+    turn = understand(snap, text, snap.kb.get("early-years-census"))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "early-years-census"
+    unrelated = snap.kb.get("upn")
+    assert unrelated is not None
+    assert "early-years-census" not in unrelated.related
+    assert understand(snap, text, unrelated).match.outcome is not Outcome.ANSWER
+
+
+def test_the_context_never_confirms_a_signpost_or_a_blank_guess(snap: Snapshot) -> None:
+    signpost = snap.kb.get("outside-exams")
+    previous = snap.kb.get("census-data-items")
+    assert signpost is not None
+    assert previous is not None
+    related = snap.kb.get(previous.related[0])
+    assert related is not None
+    assert confirmed_by_context(Match(Outcome.SUGGEST, 0.5, suggestions=(related,)), previous) is not None
+    assert confirmed_by_context(Match(Outcome.SUGGEST, 0.5, suggestions=(signpost,)), signpost) is None
+    assert confirmed_by_context(Match(Outcome.SUGGEST, 0.1, suggestions=(related,)), previous) is None
+    two = (related, previous)
+    assert confirmed_by_context(Match(Outcome.SUGGEST, 0.5, suggestions=two), previous) is None
 
 
 def test_a_follow_up_with_no_intent_of_its_own_is_not_answered_outright(snap: Snapshot) -> None:
