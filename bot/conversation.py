@@ -29,6 +29,7 @@ import unicodedata
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Protocol
 
 from bot.knowledge import Entry, KnowledgeBase
@@ -145,6 +146,8 @@ _ANAPHORA = frozenset("it its that this these those they them there one ones sam
 # "is there a census for …", "this year": words that often point nowhere
 _POINTERS = _ANAPHORA - {"there", "this", "one", "ones", "same"}
 _CONTINUES = frozenset("and also but so or plus then".split())
+# Words that add to what was said, wherever they stand: "our home address too?", "not even the NPD?".
+_ADDS_ON = frozenset("too either even also aswell".split())
 _ELLIPSIS = (("what", "about"), ("how", "about"), ("what", "if"))
 _FOLLOW_UP_MAX_WORDS = 12  # longer messages carry their own topic
 _BARE_MAX_WORDS = 3  # "the school?", "for how long" lean on context even without a pronoun
@@ -187,12 +190,19 @@ def _continues(text: str) -> bool:
     return bool(ws) and (ws[0] in _CONTINUES or tuple(ws[:2]) in _ELLIPSIS)
 
 
+def _adds_on(text: str) -> bool:
+    """True when a message adds to the last exchange: "too", "as well", "even"… anywhere in it."""
+    ws = _words(text)
+    return any(w in _ADDS_ON for w in ws) or ("as", "well") in pairwise(ws)
+
+
 def leans_on_context(text: str) -> bool:
-    """True when a message is short and points back: a pronoun, "and …", "what about …", or a bare phrase."""
+    """True when a message is short and points back: a pronoun, "and …", "what about …", "… too?",
+    or a bare phrase."""
     ws = _words(text)
     if not ws or len(ws) > _FOLLOW_UP_MAX_WORDS:
         return False
-    if _continues(text):
+    if _continues(text) or _adds_on(text):
         return True
     return any(w in _ANAPHORA for w in ws) or len(ws) <= _BARE_MAX_WORDS
 
@@ -205,6 +215,7 @@ def _new_subject(text: str) -> bool:
         ws = ws[2:]
     elif ws and ws[0] in _CONTINUES:
         ws = ws[1:]
+    ws = [w for w in ws if w != "s"]  # "my nephew's childminder" is three words
     return 0 < len(ws) <= _BARE_MAX_WORDS and not any(w in _POINTERS for w in ws)
 
 
@@ -258,6 +269,7 @@ def resolve_follow_up(
         and n_words > _UNSURE_FOLLOW_UP_MAX_WORDS
         and not points_back
         and not _continues(text)
+        and not _adds_on(text)
     ):
         return None  # "when are the school holidays this year?": long enough to be a question of its own
     intent = snap.ranked(_neutral(text), memo)  # often the text itself ("data"): then not scored again

@@ -187,6 +187,13 @@ def test_a_follow_up_about_the_same_thing_answers_the_previous_entry(
     assert turn.follow_up_of == previous
 
 
+@pytest.mark.parametrize("text", ["what about the school?", "what about my nephew's childminder"])
+def test_a_new_subject_is_never_more_of_the_same(snap: Snapshot, text: str) -> None:
+    """ "what about X?" asks the last question about something else: the UPN is not answered again."""
+    match = understand(snap, text, snap.kb.get("upn")).match
+    assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == "upn")
+
+
 def test_an_ambiguous_follow_up_is_offered_not_answered(snap: Snapshot) -> None:
     """After the UPN, "what about the school?" could mean several things: suggestions, not a guess."""
     match = understand(snap, "what about the school?", snap.kb.get("upn")).match
@@ -210,10 +217,21 @@ def test_a_pronoun_does_not_make_an_unrelated_question_more_of_the_same(
     assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == previous)
 
 
+@pytest.mark.parametrize("text", ["her date of birth too?", "our postcode as well?"])
+def test_a_message_that_adds_on_leans_on_the_context(snap: Snapshot, text: str) -> None:
+    """ "too", "as well": no pronoun, yet more of the same. Alone they are only offered."""
+    assert leans_on_context(text)
+    assert snap.match(text).outcome is not Outcome.ANSWER
+    turn = understand(snap, text, snap.kb.get("census-data-items"))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "census-data-items"
+
+
 def test_the_context_confirms_a_single_unsure_candidate_related_to_it(snap: Snapshot) -> None:
     """Alone the matcher offers only the early years census, unsure; after that very entry the
     conversation backs it and it is answered. After an unrelated entry it is still only offered."""
-    text = "does my nephew's childminder count too"
+    text = "is my nephew's childminder included"
     alone = snap.match(text)
     assert alone.outcome is Outcome.SUGGEST
     assert [e.id for e in alone.suggestions] == ["early-years-census"]
