@@ -1,13 +1,13 @@
-"""The blind sets (tests/data/blind/, blind3/ to blind10/): each written by someone who saw neither
+"""The blind sets (tests/data/blind/, blind3/ to blind11/): each written by someone who saw neither
 the FAQ's phrasings nor the dev set. The second was scored once at the end of a round of issue 13's
 work and tuned on in the next; the third was split in two halves (alternate questions of each
 style): the first tuned on, the second scored only at the end; the fourth was written and scored
 once at the very end of that round. In the next round the fifth was scored once just after the
 encoder was fine-tuned, the sixth once after that round's follow-up and encoder work, and the
-seventh (questions only) once on the round's final code (see the README). The eighth to tenth
-are follow-up pairs only (about 40 % ask more about the same entry), written in the round after: the
-eighth and ninth were scored once on the first of its two follow-up changes, then studied (the
-second change came from their misses); the tenth was scored once on the final code.
+seventh (questions only) once on the round's final code (see the README). The eighth to eleventh
+are follow-up pairs only (about 40 % ask more about the same entry), written in the round after and
+each scored once on the code of its time, then studied: the eighth and ninth after the stay test,
+the tenth after the confirmation of a single candidate, the eleventh on the final rules.
 tests/data/followups2/ holds follow-up pairs written the same way and tuned on.
 
 Their figures are reported in the README beside dev. Once seen, each is a ratchet like
@@ -69,27 +69,29 @@ def test_blind_questions_hold_their_floor(
     assert false / len(outscope) <= false_ceiling, false
 
 
-# set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured with the stay test
-# and the context's confirmation of a single unsure candidate:
+# set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured with the stay test,
+# the context's confirmation of a single unsure candidate, and "too"/"as well" as follow-up marks:
 #   blind:  90.2 % resolved (37 of 41), 7.3 % wrong (3 of 41)
 #   blind3: 86.4 % (38 of 44), 9.1 % (4 of 44)
 #   blind4: 96.0 % (24 of 25), 4.0 % (1 of 25)
-#   followups2: 72.7 % (80 of 110), 15.5 % (17 of 110): same-topic follow-ups, the hard kind
-#   blind5: 85.7 % (36 of 42), 11.9 % (5 of 42); 73.8 % when scored once
-#   blind6: 79.1 % (34 of 43), 16.3 % (7 of 43); 69.8 % when scored once
-#   blind8: 74.2 % (89 of 120), 12.5 % (15 of 120); 71.7 % when scored once, on the stay test alone
+#   followups2: 74.5 % (82 of 110), 14.5 % (16 of 110): same-topic follow-ups, the hard kind
+#   blind5: 88.1 % (37 of 42), 11.9 % (5 of 42); 73.8 % when scored once
+#   blind6: 81.4 % (35 of 43), 16.3 % (7 of 43); 69.8 % when scored once
+#   blind8: 76.7 % (92 of 120), 12.5 % (15 of 120); 71.7 % when scored once, on the stay test alone
 #   blind9: 75.8 % (91 of 120), 7.5 % (9 of 120); 71.7 % when scored once, likewise
-#   blind10: 83.3 % (100 of 120), 5.8 % (7 of 120), scored once on the final code
+#   blind10: 85.0 % (102 of 120), 5.8 % (7 of 120); 83.3 % when scored once, with the confirmation
+#   blind11: 84.2 % (101 of 120), 6.7 % (8 of 120); 82.5 % when scored once on the final rules
 FOLLOW_UP_FLOORS = [
     ("blind", 0.87, 0.10),
     ("blind3", 0.84, 0.12),
     ("blind4", 0.92, 0.08),
-    ("followups2", 0.70, 0.17),
-    ("blind5", 0.83, 0.14),
-    ("blind6", 0.76, 0.19),
-    ("blind8", 0.72, 0.14),
+    ("followups2", 0.72, 0.16),
+    ("blind5", 0.85, 0.14),
+    ("blind6", 0.79, 0.19),
+    ("blind8", 0.74, 0.14),
     ("blind9", 0.73, 0.09),
-    ("blind10", 0.81, 0.08),
+    ("blind10", 0.83, 0.08),
+    ("blind11", 0.82, 0.08),
 ]
 
 

@@ -285,3 +285,9 @@ def test_the_background_of_a_forum_post_does_not_choose_the_entry(snap) -> None:
     """Most of the post is about the nationality collection; what it asks is Home Office sharing.
     (Read whole only, the background won: nationality-country-of-birth was answered.)"""
     assert answer_id(snap, FORUM_POST) == "home-office-sharing"
+
+
+@pytest.mark.parametrize("question", ["can we opt out or not", "opting out possible?"])
+def test_a_bare_opt_out_question_is_about_the_census_not_the_nhs(snap, question: str) -> None:
+    """The NHS opt-out signpost is for NHS questions; "can we opt out?" alone means the census."""
+    assert answer_id(snap, question) == "opt-out-census"
