@@ -105,8 +105,12 @@ def _among(table: Mapping[int, _V], entries: Collection[int]) -> Iterator[tuple[
     return ((i, v) for i, v in table.items() if i in entries)
 
 
-# Words that may surround small talk without turning it into a question.
-_FILLER = frozenset("there again so much very lot lots guys bot mate all everyone you ok okay".split())
+# Words that may surround small talk without turning it into a question; they do not count towards
+# its length limit either ("r u a real person or a bot lol").
+_FILLER = frozenset(
+    """there again so much very lot lots guys bot mate all everyone you ok okay
+    lol haha hahaha lmao hehe xx""".split()
+)
 
 
 class Matcher:
@@ -328,7 +332,7 @@ class Matcher:
     def smalltalk(self, question: str) -> SmallTalk | None:
         """The small-talk item this message is (a greeting, thanks, 'are you a bot?'), if any."""
         ws = words(question)
-        if not ws or len(ws) > 8:
+        if not ws or sum(w not in _FILLER for w in ws) > 8:
             return None
         text = " ".join(ws)
         for st, patterns, vocab in self._smalltalk:

@@ -144,6 +144,10 @@ def test_everyday_family_questions_get_the_everyday_signpost(snap, question: str
         ("are you a real person or a bot?", "are-you-a-bot"),
         ("who made you", "who-made-you"),
         ("bye", "goodbye"),
+        # laughter is filler: it neither breaks a pattern nor counts towards the length limit
+        ("hi there lol", "greeting"),
+        ("haha thanks", "thanks"),
+        ("r u a real person or a bot lol", "are-you-a-bot"),
     ],
 )
 def test_smalltalk_is_never_an_faq_answer(snap, message: str, smalltalk_id: str) -> None:
@@ -155,6 +159,10 @@ def test_smalltalk_is_never_an_faq_answer(snap, message: str, smalltalk_id: str)
 
 def test_a_question_that_starts_with_hello_is_still_a_question(snap) -> None:
     assert answer_id(snap, "hello, what is the national pupil database?") == "national-pupil-database"
+
+
+def test_a_question_that_ends_with_lol_is_still_a_question(snap) -> None:
+    assert answer_id(snap, "what is the school census lol") == "school-census"
 
 
 def test_empty_and_punctuation_only(snap) -> None:
