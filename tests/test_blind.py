@@ -41,7 +41,7 @@ def _ids(expected: object) -> set[str]:
 #   blind5: 91.6 / 98.9 / 12.1 % (163, 176 of 178; 8 of 66) when scored once; 6.1 % (4 of 66) with
 #           the everyday signpost, whose phrasings its misses informed
 #   blind6: 95.3 / 99.5 / 12.7 % (181, 189 of 190; 8 of 63) when scored once; 1.6 % (1 of 63) with
-#           the everyday signpost, likewise
+#           the everyday signpost, likewise; offered 98.9 % (188) since "lol" is small-talk filler
 #   blind7: 92.9 / 99.4 / 3.7 % (145, 155 of 156; 3 of 81), scored once on the final code
 QUESTION_FLOORS = [
     ("blind", 0.88, 0.97, 0.03),
