@@ -1,13 +1,14 @@
-"""The blind sets (tests/data/blind/, blind3/ to blind11/): each written by someone who saw neither
+"""The blind sets (tests/data/blind/, blind3/ to blind12/): each written by someone who saw neither
 the FAQ's phrasings nor the dev set. The second was scored once at the end of a round of issue 13's
 work and tuned on in the next; the third was split in two halves (alternate questions of each
 style): the first tuned on, the second scored only at the end; the fourth was written and scored
 once at the very end of that round. In the next round the fifth was scored once just after the
 encoder was fine-tuned, the sixth once after that round's follow-up and encoder work, and the
-seventh (questions only) once on the round's final code (see the README). The eighth to eleventh
+seventh (questions only) once on the round's final code (see the README). The eighth to twelfth
 are follow-up pairs only (about 40 % ask more about the same entry), written in the round after and
 each scored once on the code of its time, then studied: the eighth and ninth after the stay test,
-the tenth after the confirmation of a single candidate, the eleventh on the final rules.
+the tenth after the confirmation of a single candidate, the eleventh on the final rules, the
+twelfth on the round's final code.
 tests/data/followups2/ holds follow-up pairs written the same way and tuned on.
 
 Their figures are reported in the README beside dev. Once seen, each is a ratchet like
@@ -78,9 +79,10 @@ def test_blind_questions_hold_their_floor(
 #   blind5: 88.1 % (37 of 42), 11.9 % (5 of 42); 73.8 % when scored once
 #   blind6: 81.4 % (35 of 43), 16.3 % (7 of 43); 69.8 % when scored once
 #   blind8: 76.7 % (92 of 120), 12.5 % (15 of 120); 71.7 % when scored once, on the stay test alone
-#   blind9: 75.8 % (91 of 120), 7.5 % (9 of 120); 71.7 % when scored once, likewise
-#   blind10: 85.0 % (102 of 120), 5.8 % (7 of 120); 83.3 % when scored once, with the confirmation
+#   blind9: 76.7 % (92 of 120), 7.5 % (9 of 120); 71.7 % when scored once, likewise
+#   blind10: 85.8 % (103 of 120), 5.8 % (7 of 120); 83.3 % when scored once, with the confirmation
 #   blind11: 84.2 % (101 of 120), 6.7 % (8 of 120); 82.5 % when scored once on the final rules
+#   blind12: 76.7 % (92 of 120), 10.0 % (12 of 120), scored once on the final code
 FOLLOW_UP_FLOORS = [
     ("blind", 0.87, 0.10),
     ("blind3", 0.84, 0.12),
@@ -92,6 +94,7 @@ FOLLOW_UP_FLOORS = [
     ("blind9", 0.73, 0.09),
     ("blind10", 0.83, 0.08),
     ("blind11", 0.82, 0.08),
+    ("blind12", 0.75, 0.11),
 ]
 
 
