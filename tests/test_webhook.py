@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.fake_bot_api import FakeBotAPI
 from tests.telegram_harness import faqbot_env, start_faqbot, stop_faqbot
@@ -62,7 +63,9 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
             api.start_chat(4242)  # the parent writes by webhook, which the fake does not see
             url = f"http://127.0.0.1:{port}/telegram"
             async with aiohttp.ClientSession() as http:
-                for _ in range(50):  # the server starts listening just after setWebhook
+                # The server starts listening just after setWebhook: on a busy machine that has
+                # taken more than 5 s, so wait as long as for setWebhook itself.
+                for _ in range(200):
                     try:
                         async with http.post(
                             url,
@@ -76,6 +79,8 @@ async def test_webhook_mode_answers_and_checks_the_secret(tmp_path: Path) -> Non
                         break
                     except aiohttp.ClientConnectionError:
                         await asyncio.sleep(0.1)
+                else:
+                    pytest.fail("the webhook server never started listening")
                 async with http.post(url, data=json.dumps(update), headers=JSON) as bare:
                     assert bare.status == 403  # no secret header at all: refused too
                 assert _listening(port) == ["127.0.0.1"]  # by default, not on every interface
