@@ -100,7 +100,7 @@ def _render_turn(turn: Turn, snap: Snapshot) -> Reply:
     """The reply to an understood message, outside Telegram (nothing is logged here)."""
     if turn.other_script:
         return render_other_script(logged=False)
-    return render_match(turn.match, snap.kb, logged=False, also=turn.also)
+    return render_match(turn.match, snap.kb, logged=False, also=turn.also, again=turn.again)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

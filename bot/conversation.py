@@ -137,6 +137,13 @@ class Turn:
     follow_up_of: str | None = None
     other_script: bool = False
 
+    @property
+    def again(self) -> bool:
+        """True when a follow-up is answered with the entry answered just before ("is there a fee for
+        that?" after a subject access request): the reply says the answer is the same one."""
+        entry = self.match.entry
+        return self.match.outcome is Outcome.ANSWER and entry is not None and entry.id == self.follow_up_of
+
 
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _SIGNPOST = "outside-"  # ids of signposts: "not covered here, ask X" (../shared/faq-format.md)

@@ -118,16 +118,27 @@ def also_button(entry: Entry) -> Button:
     return Button(label(f"Also: {entry.question}"), OpenEntry(entry.id))
 
 
+AGAIN = "<i>That is covered in the answer you just had. Here it is again:</i>"
+
+
 def render_entry(
-    entry: Entry, kb: KnowledgeBase, extra: tuple[Entry, ...] = (), also: Entry | None = None
+    entry: Entry,
+    kb: KnowledgeBase,
+    extra: tuple[Entry, ...] = (),
+    also: Entry | None = None,
+    *,
+    again: bool = False,
 ) -> Reply:
     """The full answer to one entry, with sources, feedback and related-topic buttons.
 
     An entry with ``detail`` gets a "More detail" button first, so the answer itself stays short.
     ``also`` is the entry of a second question asked in the same message: offered as "Also: …".
+    ``again`` says that a follow-up got the answer just given, so the same text twice is no surprise.
     """
     sources = "\n".join(f'• <a href="{html.escape(s.url)}">{escape(s.title)}</a>' for s in entry.sources)
     text = f"<b>{escape(entry.question)}</b>\n\n{markup_to_html(entry.answer)}\n\n<b>Sources</b>\n{sources}"
+    if again:
+        text = f"{AGAIN}\n\n{text}"
     rows: list[tuple[Button, ...]] = []
     if entry.detail:
         rows.append((Button("➕ More detail", MoreDetail(entry.id)),))
@@ -157,10 +168,13 @@ def render_detail(entry: Entry) -> Reply | None:
     return Reply(text, ((TOPICS,),), entry_id=entry.id)
 
 
-def render_match(match: Match, kb: KnowledgeBase, *, logged: bool = True, also: Entry | None = None) -> Reply:
-    """The reply to one parent's message, whatever the matcher decided (``also``: see render_entry)."""
+def render_match(
+    match: Match, kb: KnowledgeBase, *, logged: bool = True, also: Entry | None = None, again: bool = False
+) -> Reply:
+    """The reply to one parent's message, whatever the matcher decided (``also``, ``again``: see
+    render_entry)."""
     if match.outcome is Outcome.ANSWER and match.entry is not None:
-        return render_entry(match.entry, kb, match.suggestions, also=also)
+        return render_entry(match.entry, kb, match.suggestions, also=also, again=again)
     if match.outcome is Outcome.SMALLTALK and match.smalltalk is not None:
         return Reply(escape(match.smalltalk.reply), ((TOPICS,),))
     if match.outcome is Outcome.EMPTY:

@@ -220,6 +220,15 @@ def test_chat_understands_follow_ups_until_forget() -> None:
     assert "Did you mean" in turns[3]
 
 
+def test_chat_says_when_a_follow_up_gets_the_same_answer_again() -> None:
+    sar = "how do i find out what data the school holds on my son"
+    run = faqbot("chat", stdin=f"{sar}\nis there a fee for that?\n")
+    turns = run.stdout.split("you> ")[1:]
+    assert "answer you just had" not in turns[0]
+    assert turns[1].splitlines()[1] == "That is covered in the answer you just had. Here it is again:"
+    assert "How do I find out what data is held on my child?" in turns[1]
+
+
 def test_match_json_is_stateless() -> None:
     """One question per line, each on its own: a follow-up line does not see the line before."""
     run = faqbot("match", "--json", stdin=f"{FIRST}\n{FOLLOW_UP}\n")

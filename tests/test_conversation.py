@@ -228,6 +228,15 @@ def test_a_message_that_adds_on_leans_on_the_context(snap: Snapshot, text: str) 
     assert turn.match.entry.id == "census-data-items"
 
 
+def test_a_turn_says_when_it_answers_the_previous_entry_again(snap: Snapshot) -> None:
+    sar = snap.kb.get("subject-access-request")
+    assert understand(snap, "is there a fee for that?", sar).again
+    assert not understand(snap, "is there a fee for that?").again  # no context: nothing to repeat
+    moved = understand(snap, "and how long do they keep it?", snap.kb.get("census-data-items"))
+    assert moved.follow_up_of == "census-data-items"
+    assert not moved.again
+
+
 def test_the_context_confirms_a_single_unsure_candidate_related_to_it(snap: Snapshot) -> None:
     """Alone the matcher offers only the early years census, unsure; after that very entry the
     conversation backs it and it is answered. After an unrelated entry it is still only offered."""

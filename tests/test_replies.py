@@ -98,6 +98,17 @@ def test_render_outcomes(kb) -> None:
     assert render_sections(kb).buttons
 
 
+def test_an_answer_given_again_says_so_and_keeps_its_buttons(kb) -> None:
+    entry = kb.get("upn")
+    first = render_match(Match(Outcome.ANSWER, 0.9, entry=entry), kb)
+    again = render_match(Match(Outcome.ANSWER, 0.9, entry=entry), kb, again=True)
+    assert not first.html.startswith("<i>")
+    lead = "<i>That is covered in the answer you just had. Here it is again:</i>"
+    assert again.html == f"{lead}\n\n{first.html}"
+    assert again.buttons == first.buttons
+    assert again.entry_id == "upn"
+
+
 def test_unknown_reply_says_what_the_bot_covers_and_promises_no_more(kb) -> None:
     """A volunteer is offered for the bot's own topics, not as help with anything at all."""
     for logged in (True, False):

@@ -50,6 +50,18 @@ async def test_follow_up_uses_the_last_answer(tmp_path: Path) -> None:
         assert await bot.store.count_log(None) == 0  # nothing about the conversation is stored
 
 
+async def test_more_of_the_same_says_it_is_the_same_answer(tmp_path: Path) -> None:
+    """ "is there a fee for that?" after a subject access request gets that answer again, and the
+    reply says so; a new question's answer carries no such line."""
+    async with running_bot(tmp_path) as bot:
+        first = await bot.ask("how do i find out what data the school holds on my son")
+        assert answered(first) == "subject-access-request"
+        assert "answer you just had" not in str(first["text"])
+        again = await bot.ask("is there a fee for that?")
+        assert answered(again) == "subject-access-request"
+        assert str(again["text"]).startswith("<i>That is covered in the answer you just had.")
+
+
 async def test_two_users_contexts_never_mix(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         assert answered(await bot.ask(FIRST)) == "dfe-retention"

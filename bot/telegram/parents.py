@@ -202,7 +202,7 @@ async def question(update: Update, context: Context) -> None:
             user.id, message.chat_id, text, reason="unanswered", best_id=match.best_id, score=match.score
         )
         await notify_volunteers(context, log_id)
-    reply = render_match(match, snap.kb, also=turn.also)
+    reply = render_match(match, snap.kb, also=turn.also, again=turn.again)
     await send_reply(context.bot, message.chat_id, reply, reply_to=message.message_id)
 
 
