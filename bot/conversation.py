@@ -191,55 +191,53 @@ def _words(text: str) -> list[str]:
     return _WORD_RE.findall(unicodedata.normalize("NFKD", text).casefold())
 
 
-def _continues(text: str) -> bool:
-    """True when a message opens by continuing the last exchange: "and …", "what about …", "what if …"."""
-    ws = _words(text)
-    return bool(ws) and (ws[0] in _CONTINUES or tuple(ws[:2]) in _ELLIPSIS)
+def _opening(ws: list[str]) -> int:
+    """How many words open a message by continuing the last exchange: "and …" 1, "what about …" 2."""
+    if tuple(ws[:2]) in _ELLIPSIS:
+        return 2
+    return 1 if ws and ws[0] in _CONTINUES else 0
 
 
-def _adds_on(text: str) -> bool:
+def _adds_on(ws: list[str]) -> bool:
     """True when a message adds to the last exchange: "too", "as well", "even"… anywhere in it."""
-    ws = _words(text)
     return any(w in _ADDS_ON for w in ws) or ("as", "well") in pairwise(ws)
+
+
+def _points_back(ws: list[str]) -> bool:
+    """True when a message has a pronoun for something said before ("can I see it?"), not only an
+    opening like "and …" or an existential "is there …"."""
+    return any(w in _POINTERS for w in ws)
+
+
+def _leans(ws: list[str]) -> bool:
+    """:func:`leans_on_context` on a message's words."""
+    if not ws or len(ws) > _FOLLOW_UP_MAX_WORDS:
+        return False
+    if _opening(ws) or _adds_on(ws):
+        return True
+    return any(w in _ANAPHORA for w in ws) or len(ws) <= _BARE_MAX_WORDS
 
 
 def leans_on_context(text: str) -> bool:
     """True when a message is short and points back: a pronoun, "and …", "what about …", "… too?",
     or a bare phrase."""
-    ws = _words(text)
-    if not ws or len(ws) > _FOLLOW_UP_MAX_WORDS:
-        return False
-    if _continues(text) or _adds_on(text):
-        return True
-    return any(w in _ANAPHORA for w in ws) or len(ws) <= _BARE_MAX_WORDS
+    return _leans(_words(text))
 
 
-def _new_subject(text: str) -> bool:
+def _new_subject(ws: list[str]) -> bool:
     """True when a message only names a subject: "and the DfE?", "what about the school?". It asks the
     last question again about something else, so it never means more of the same."""
-    ws = _words(text)
-    if tuple(ws[:2]) in _ELLIPSIS:
-        ws = ws[2:]
-    elif ws and ws[0] in _CONTINUES:
-        ws = ws[1:]
-    ws = [w for w in ws if w != "s"]  # "my nephew's childminder" is three words
-    return 0 < len(ws) <= _BARE_MAX_WORDS and not any(w in _POINTERS for w in ws)
+    subject = [w for w in ws[_opening(ws) :] if w != "s"]  # "my nephew's childminder" is three words
+    return 0 < len(subject) <= _BARE_MAX_WORDS and not _points_back(subject)
 
 
-def _may_stay(text: str, alone: Match) -> bool:
+def _may_stay(ws: list[str], alone: Match) -> bool:
     """True when a follow-up may ask more about the previous entry: it says something of its own (the
     matcher is not blank on it), does not only name a new subject, and is not nearest a signpost
     ("is it worth getting a tutor?" is about something else, whatever "it" is)."""
-    if alone.outcome is Outcome.UNKNOWN or _new_subject(text):
+    if alone.outcome is Outcome.UNKNOWN or _new_subject(ws):
         return False
-    nearest = alone.entry or (alone.suggestions[0] if alone.suggestions else None)
-    return nearest is None or not nearest.id.startswith(_SIGNPOST)
-
-
-def _points_back(text: str) -> bool:
-    """True when a message has a pronoun for something said before ("can I see it?"), not only an
-    opening like "and …" or an existential "is there …"."""
-    return any(w in _POINTERS for w in _words(text))
+    return not (alone.best_id or "").startswith(_SIGNPOST)
 
 
 def _neutral(text: str) -> str:
@@ -263,9 +261,10 @@ def resolve_follow_up(
     entries are offered as suggestions.
     """
     alone = alone if alone is not None else snap.match(text, memo)
-    if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not leans_on_context(text):
+    ws = _words(text)
+    if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not _leans(ws):
         return None
-    n_words, points_back = len(_words(text)), _points_back(text)
+    n_words, points_back = len(ws), _points_back(ws)
     bare = n_words <= _BARE_MAX_WORDS and not points_back  # "and the DfE?": no intent of its own
     if alone.outcome is Outcome.ANSWER and (
         alone.entry == previous or alone.score >= _SELF_CONTAINED_SCORE or not (bare or points_back)
@@ -275,8 +274,8 @@ def resolve_follow_up(
         alone.outcome is not Outcome.ANSWER
         and n_words > _UNSURE_FOLLOW_UP_MAX_WORDS
         and not points_back
-        and not _continues(text)
-        and not _adds_on(text)
+        and not _opening(ws)
+        and not _adds_on(ws)
     ):
         return None  # "when are the school holidays this year?": long enough to be a question of its own
     intent = snap.ranked(_neutral(text), memo)  # often the text itself ("data"): then not scored again
@@ -291,7 +290,7 @@ def resolve_follow_up(
         for entry, score in reading:
             scores[entry.id] += weight * score
             entries[entry.id] = entry
-    if _may_stay(text, alone) and previous.id in scores:
+    if _may_stay(ws, alone) and previous.id in scores:
         stay = scores[previous.id] - max((v for i, v in scores.items() if i != previous.id), default=0.0)
         if stay > _STAY_MARGIN:
             return Match(Outcome.ANSWER, max(alone.score, min(1.0, stay)), entry=previous)
