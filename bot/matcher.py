@@ -234,12 +234,14 @@ class Matcher:
         """
         if not terms:
             return {}
-        weights = {t: self._w(t) for t in terms}
+        # In a fixed order (a set's order changes with the process's hash seed): which candidates the
+        # walk below stops at, and so the scores, must not change from one start of the bot to the next.
+        weights = {t: self._w(t) for t in sorted(terms)}
         q_weight = sum(weights.values())
         q_norm = math.sqrt(q_weight)
         partial: dict[int, float] = defaultdict(float)
         walked = 0.0
-        for t in sorted(terms, key=lambda term: -weights[term]):
+        for t in sorted(weights, key=lambda term: -weights[term]):  # stable: equal weights stay sorted
             belongs = self._belongs.get(t)
             if not belongs:
                 continue
@@ -272,7 +274,7 @@ class Matcher:
             if cos > best_phrasing[i]:
                 best_phrasing[i] = cos
         a = _PHRASING_WEIGHT
-        posterior = self._posterior(terms, chosen)
+        posterior = self._posterior(list(weights), chosen)
         out: dict[int, tuple[float, float]] = {}
         for i in chosen:
             phrasing, coverage = best_phrasing.get(i, 0.0), covered[i] / q_weight
@@ -313,7 +315,7 @@ class Matcher:
         first = np.maximum.reduceat(np.where(hit, -np.arange(len(hit)), -len(hit)), self._sem_starts)
         return -first
 
-    def _posterior(self, terms: set[str], chosen: list[int]) -> dict[int, float]:
+    def _posterior(self, terms: list[str], chosen: list[int]) -> dict[int, float]:
         """The naive Bayes posterior of each chosen entry given the question's known terms (uniform prior)."""
         known = [t for t in terms if t in self._nb_gain]
         if not known or not chosen:
