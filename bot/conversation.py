@@ -3,15 +3,15 @@
 Three things a single ``match`` cannot see:
 
 * **Follow-ups.** "and how long do they keep it?" means nothing alone: the chat's last answer fills in
-  "it", while the follow-up's own words decide what is asked. A message that leans on the context
-  (a pronoun, "what about …", "and …", or only a few words) is matched three ways: as typed, with the
-  pronouns replaced by a neutral object (its intent alone), and with the previous entry's question
-  appended (intent plus topic). When the two readings together put the previous entry clearly
-  ahead of every other, the follow-up asks more about the same thing and that entry is answered
-  again. Otherwise the entries each reading ranks vote; the previous entry's ``related`` list breaks
-  ties, and the previous entry itself competes with a handicap. A self-contained question keeps its
-  own answer. And when the matcher, unsure, offers a single entry that is the previous one or
-  related to it, the conversation confirms it and it is answered.
+  "it", while the follow-up's own words decide what is asked. A message that leans on the context (a
+  pronoun, "what about …", "and …", only a few words, or four the matcher is unsure of) is matched three
+  ways: as typed, with the pronouns replaced by a neutral object (its intent alone), and with the
+  previous entry's question appended (intent plus topic). When the two readings together put the
+  previous entry clearly ahead of every other, the follow-up asks more about the same thing and that
+  entry is answered again. Otherwise the entries each reading ranks vote; the previous entry's
+  ``related`` list breaks ties, and the previous entry itself competes with a handicap. A self-contained
+  question keeps its own answer. And when the matcher, unsure, offers a single entry that is the
+  previous one or related to it, the conversation confirms it and it is answered.
 * **Two questions in one message.** When two sentences each confidently match a different entry,
   the main one is answered and the other is offered as a button.
 * **Other scripts.** A message mostly in a script the matcher cannot read (Arabic, Chinese, Bengali…)
@@ -166,6 +166,11 @@ _TOPIC_WEIGHT = 1.0  # the follow-up plus the previous question: fills in the to
 # A message the matcher is unsure of is read as a follow-up only when this short ("who else sees
 # it?"); a longer one is a question of its own, which the context must not turn into an answer.
 _UNSURE_FOLLOW_UP_MAX_WORDS = 6
+# ... and one this short leans on the context even without a pronoun ("can i get compensation"
+# after a data breach), when the matcher offers something for it. Five words let in "best laptop
+# for secondary school?" and "is google classroom down today" after most entries; a message it
+# finds nothing in ("tell me a joke") never leans this way.
+_UNSURE_LEANS_MAX_WORDS = 4
 _NEAR = 5  # an outright answer must be in both readings' top five ...
 _FOLLOW_UP_LEAD = 0.02  # ... and lead the next entry by this much of the fused score
 # A message answered this confidently on its own names its own topic ("school census, what is it?").
@@ -250,19 +255,20 @@ def resolve_follow_up(
 ) -> Match | None:
     """The match for ``text`` read as a follow-up to ``previous``, or None when it is not one.
 
-    Returns None (use the plain match) when the message does not lean on the context, or answers
-    itself confidently. Otherwise two readings are fused: the follow-up's own intent (its pronouns
-    replaced by a neutral object), and the follow-up with the previous question added, which fills in
-    what "it" is. When the readings' summed scores put the previous entry ahead of every other by
-    ``_STAY_MARGIN``, the follow-up asks more about the same thing ("is there a fee for that?" after
-    a subject access request) and it is answered again. Otherwise the previous entry competes with a
-    handicap unless the intent reading puts it first. The answer is given outright when the fused
-    best leads the next entry clearly and both readings rank it near the top; otherwise the best
-    entries are offered as suggestions.
+    Returns None (use the plain match) when the message does not lean on the context (nor is short and
+    unsure), or answers itself confidently. Otherwise two readings are fused: the follow-up's own intent
+    (its pronouns replaced by a neutral object), and the follow-up with the previous question added,
+    which fills in what "it" is. When the readings' summed scores put the previous entry ahead of every
+    other by ``_STAY_MARGIN``, the follow-up asks more about the same thing ("is there a fee for that?"
+    after a subject access request) and it is answered again. Otherwise the previous entry competes with
+    a handicap unless the intent reading puts it first. The answer is given outright when the fused best
+    leads the next entry clearly and both readings rank it near the top; otherwise the best entries are
+    offered as suggestions.
     """
     alone = alone if alone is not None else snap.match(text, memo)
     ws = _words(text)
-    if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not _leans(ws):
+    unsure_and_short = alone.outcome is Outcome.SUGGEST and len(ws) <= _UNSURE_LEANS_MAX_WORDS
+    if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not (_leans(ws) or unsure_and_short):
         return None
     n_words, points_back = len(ws), _points_back(ws)
     bare = n_words <= _BARE_MAX_WORDS and not points_back  # "and the DfE?": no intent of its own

@@ -187,6 +187,19 @@ def test_a_follow_up_about_the_same_thing_answers_the_previous_entry(
     assert turn.follow_up_of == previous
 
 
+def test_a_short_unsure_message_without_a_pronoun_leans_on_the_context(snap: Snapshot) -> None:
+    """ "can i get compensation" has no pronoun and alone is only offered; after a data breach it asks
+    about that breach. Something as short that the matcher finds nothing in stays unanswered."""
+    text = "can i get compensation"
+    assert not leans_on_context(text)
+    assert snap.match(text).outcome is Outcome.SUGGEST
+    turn = understand(snap, text, snap.kb.get("data-breaches"))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "data-breaches"
+    assert understand(snap, "whats the arsenal score", snap.kb.get("upn")).match.outcome is not Outcome.ANSWER
+
+
 @pytest.mark.parametrize("text", ["what about the school?", "what about my nephew's childminder"])
 def test_a_new_subject_is_never_more_of_the_same(snap: Snapshot, text: str) -> None:
     """ "what about X?" asks the last question about something else: the UPN is not answered again."""
