@@ -156,6 +156,8 @@ _CONTINUES = frozenset("and also but so or plus then".split())
 # Words that add to what was said, wherever they stand: "our home address too?", "not even the NPD?".
 _ADDS_ON = frozenset("too either even also aswell".split())
 _ELLIPSIS = (("what", "about"), ("how", "about"), ("what", "if"))
+# In a short phrase, these ask something rather than name a subject: "for how long?", "any fee?".
+_ASKS = frozenset("what how when where why who which whose any".split())
 _FOLLOW_UP_MAX_WORDS = 12  # longer messages carry their own topic
 _BARE_MAX_WORDS = 3  # "the school?", "for how long" lean on context even without a pronoun
 # Stands in for the pronouns in the intent reading: "who else can see it" -> "... see the data".
@@ -231,8 +233,11 @@ def leans_on_context(text: str) -> bool:
 
 def _new_subject(ws: list[str]) -> bool:
     """True when a message only names a subject: "and the DfE?", "what about the school?". It asks the
-    last question again about something else, so it never means more of the same."""
+    last question again about something else, so it never means more of the same. A short phrase
+    with a question word or "any" asks something instead ("for how long?", "any fee?")."""
     subject = [w for w in ws[_opening(ws) :] if w != "s"]  # "my nephew's childminder" is three words
+    if any(w in _ASKS for w in subject):
+        return False
     return 0 < len(subject) <= _BARE_MAX_WORDS and not _points_back(subject)
 
 

@@ -200,6 +200,18 @@ def test_a_short_unsure_message_without_a_pronoun_leans_on_the_context(snap: Sna
     assert understand(snap, "whats the arsenal score", snap.kb.get("upn")).match.outcome is not Outcome.ANSWER
 
 
+@pytest.mark.parametrize(
+    ("previous", "text"), [("subject-access-request", "any fee?"), ("bot-privacy", "for how long?")]
+)
+def test_a_short_question_is_not_a_new_subject(snap: Snapshot, previous: str, text: str) -> None:
+    """ "any fee?" asks about the last answer; read as a new subject ("and the DfE?") it could never
+    stay, and alone "fee" points at private schools, "how long" at the DfE's retention."""
+    turn = understand(snap, text, snap.kb.get(previous))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == previous
+
+
 @pytest.mark.parametrize("text", ["what about the school?", "what about my nephew's childminder"])
 def test_a_new_subject_is_never_more_of_the_same(snap: Snapshot, text: str) -> None:
     """ "what about X?" asks the last question about something else: the UPN is not answered again."""
