@@ -180,6 +180,17 @@ _FOLLOW_UP_LEAD = 0.02  # ... and lead the next entry by this much of the fused 
 # changed the right answer of five dev and regression questions ("Heard about the spring census at
 # my kids academy, whats that about" after SEN, 0.74).
 _SELF_CONTAINED_SCORE = 0.7
+# A longer message still leans on the context when it opens with a short question that points back
+# and then adds background: "shouldnt they have told me? i only found out from the other mum at the
+# gate". Up to this many words in all; 16 and 20 resolve the follow-up sets alike.
+_OPENING_QUESTION_MAX_WORDS = 16
+# "it" that points at nothing: "is it legal for my employer to …", "is it worth paying for a tutor".
+_IT_RE = re.compile(r"\bit\b")
+_NO_REFERENT = "itx"  # stands in for such an "it": still a word (the counts stay), but no pronoun
+_EXPLETIVE_IT = re.compile(
+    r"\b(?:(?:is|was|isnt|wasnt)\s+it|it['’]?s|it\s+is|it\s+was)\s+(?:legal|illegal|lawful|unlawful|ok|okay|allowed|normal|"
+    r"usual|possible|true|fair|right|wrong|safe|necessary|compulsory|mandatory|worth|better|best|easy|hard)\b"
+)
 _RELATED_BONUS = 0.25  # the previous entry lists it as related: breaks ties, never decides alone
 # The previous entry itself competes, less this, unless the intent reading ranks it first: the topic
 # reading holds its own question, so it always scores high there. 0.2-0.3 score alike on the
@@ -241,6 +252,23 @@ def _new_subject(ws: list[str]) -> bool:
     return 0 < len(subject) <= _BARE_MAX_WORDS and not _points_back(subject)
 
 
+def _drop_expletive_it(text: str) -> str:
+    """The message without an "it" that stands for nothing: "is it legal for the school to …" and "is
+    it worth paying for a tutor" point at nothing said before, so they must not lean on it."""
+    return _EXPLETIVE_IT.sub(lambda m: _IT_RE.sub(_NO_REFERENT, m.group(0)), text.casefold())
+
+
+def _opens_with_follow_up(text: str, ws: list[str]) -> bool:
+    """True when a message of up to ``_OPENING_QUESTION_MAX_WORDS`` opens with a short question that
+    points back, before background of its own ("do they write down the reason too? it was a fight he
+    didnt start")."""
+    if len(ws) > _OPENING_QUESTION_MAX_WORDS:
+        return False
+    clause = next((p for p in _CLAUSE_RE.findall(text) if _words(p)), "")
+    first = _words(clause)
+    return 0 < len(first) < len(ws) and _is_question(clause) and _points_back(first)
+
+
 def _may_stay(ws: list[str], alone: Match) -> bool:
     """True when a follow-up may ask more about the previous entry: it says something of its own (the
     matcher is not blank on it), does not only name a new subject, and is not nearest a signpost
@@ -271,9 +299,12 @@ def resolve_follow_up(
     offered as suggestions.
     """
     alone = alone if alone is not None else snap.match(text, memo)
-    ws = _words(text)
+    pointing = _drop_expletive_it(text)  # its words decide whether it leans; the readings use it all
+    ws = _words(pointing)
     unsure_and_short = alone.outcome is Outcome.SUGGEST and len(ws) <= _UNSURE_LEANS_MAX_WORDS
-    if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not (_leans(ws) or unsure_and_short):
+    if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not (
+        _leans(ws) or unsure_and_short or _opens_with_follow_up(pointing, ws)
+    ):
         return None
     n_words, points_back = len(ws), _points_back(ws)
     bare = n_words <= _BARE_MAX_WORDS and not points_back  # "and the DfE?": no intent of its own
@@ -329,6 +360,7 @@ def resolve_follow_up(
 # --- two questions in one message
 
 _SENTENCE_RE = re.compile(r"[^.?!;\n]+[.?!;\n]*")
+_CLAUSE_RE = re.compile(r"[^,.?!;:\n]+[,.?!;:\n]*")
 _QUESTION_OPENERS = frozenset(
     """what whats which who whom whose why how when where can could do does did is are was were will
     would should shall may might has have""".split()

@@ -200,6 +200,49 @@ def test_a_short_unsure_message_without_a_pronoun_leans_on_the_context(snap: Sna
     assert understand(snap, "whats the arsenal score", snap.kb.get("upn")).match.outcome is not Outcome.ANSWER
 
 
+def test_a_longer_message_that_opens_with_a_follow_up_question_leans_on_the_context(snap: Snapshot) -> None:
+    """Sixteen words, too many to lean on the context as a whole; but it opens with "didnt they have
+    to tell me?" and then gives background. After a data breach it asks about that breach."""
+    text = "didnt they have to tell me? i only heard about it from another parent at pickup"
+    assert not leans_on_context(text)
+    assert snap.match(text).outcome is not Outcome.ANSWER
+    turn = understand(snap, text, snap.kb.get("data-breaches"))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "data-breaches"
+
+
+@pytest.mark.parametrize(
+    "text", ["Is it worth paying for an 11+ tutor?", "Is it safe to let my 10 year old use WhatsApp?"]
+)
+def test_an_it_that_points_at_nothing_never_takes_an_entry_from_the_context(
+    snap: Snapshot, text: str
+) -> None:
+    """ "is it worth …", "is it safe to …": the "it" stands for what follows, not for the last answer.
+    After every entry, such a question out of scope is never answered with an in-scope entry (before,
+    the tutor question was answered after 14 of the 48, the WhatsApp one after 26)."""
+    answered = []
+    for entry in snap.kb.entries.values():
+        if entry.id.startswith("outside-"):
+            continue
+        match = understand(snap, text, entry).match
+        if (
+            match.outcome is Outcome.ANSWER
+            and match.entry is not None
+            and not match.entry.id.startswith("outside-")
+        ):
+            answered.append((entry.id, match.entry.id))
+    assert answered == []
+
+
+def test_an_it_that_points_at_nothing_does_not_open_a_follow_up(snap: Snapshot) -> None:
+    """ "Is it legal for the school to ban phones" has an "it", but it stands for nothing said before:
+    after the CCTV entry the question is still only offered, as it is alone."""
+    text = "Is it legal for the school to ban phones completely, even at break?"
+    assert snap.match(text).outcome is Outcome.SUGGEST
+    assert understand(snap, text, snap.kb.get("cctv-photos-monitoring")).match.outcome is Outcome.SUGGEST
+
+
 @pytest.mark.parametrize(
     ("previous", "text"), [("subject-access-request", "any fee?"), ("bot-privacy", "for how long?")]
 )
