@@ -49,6 +49,8 @@ class Matching(Protocol):
 
     def ranked(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[Entry, float]]: ...
 
+    def unknown_terms(self, question: str) -> list[str]: ...
+
 
 # --------------------------------------------------------------------------- memory
 
@@ -269,11 +271,13 @@ def _opens_with_follow_up(text: str, ws: list[str]) -> bool:
     return 0 < len(first) < len(ws) and _is_question(clause) and _points_back(first)
 
 
-def _may_stay(ws: list[str], alone: Match) -> bool:
+def _may_stay(ws: list[str], alone: Match, foreign: bool) -> bool:
     """True when a follow-up may ask more about the previous entry: it says something of its own (the
-    matcher is not blank on it), does not only name a new subject, and is not nearest a signpost
-    ("is it worth getting a tutor?" is about something else, whatever "it" is)."""
-    if alone.outcome is Outcome.UNKNOWN or _new_subject(ws):
+    matcher is not blank on it), or it points back with a pronoun and has no word from outside the
+    FAQ (``foreign``: "would anyone tell me if they did?" may stay, "will it rain tomorrow?" may
+    not); it does not only name a new subject; and it is not nearest a signpost ("is there a tutor
+    for it?" is about something else, whatever "it" is)."""
+    if _new_subject(ws) or (alone.outcome is Outcome.UNKNOWN and (foreign or not _points_back(ws))):
         return False
     return not (alone.best_id or "").startswith(_SIGNPOST)
 
@@ -332,7 +336,8 @@ def resolve_follow_up(
         for entry, score in reading:
             scores[entry.id] += weight * score
             entries[entry.id] = entry
-    if _may_stay(ws, alone) and previous.id in scores:
+    foreign = alone.outcome is Outcome.UNKNOWN and bool(snap.unknown_terms(text))
+    if _may_stay(ws, alone, foreign) and previous.id in scores:
         stay = scores[previous.id] - max((v for i, v in scores.items() if i != previous.id), default=0.0)
         if stay > _STAY_MARGIN:
             return Match(Outcome.ANSWER, max(alone.score, min(1.0, stay)), entry=previous)
@@ -349,7 +354,7 @@ def resolve_follow_up(
     else:
         agreed = intent_rank.get(best.id, _NEAR) < _NEAR and topic_rank.get(best.id, _NEAR) < _NEAR
     others = tuple(entries[i] for i in order[1:4])
-    if agreed and lead >= _FOLLOW_UP_LEAD:
+    if agreed and lead >= _FOLLOW_UP_LEAD and not foreign:
         return Match(Outcome.ANSWER, max(alone.score, min(1.0, lead)), entry=best, suggestions=others)
     offered = (best, *others)
     if alone.outcome is Outcome.UNKNOWN:  # no intent of its own ("how do I do that?"): more of the same?

@@ -28,6 +28,9 @@ class Snapshot:
     def ranked(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[Entry, float]]:
         return self.matcher.ranked(question, memo)
 
+    def unknown_terms(self, question: str) -> list[str]:
+        return self.matcher.unknown_terms(question)
+
 
 @dataclass(frozen=True, slots=True)
 class ReloadReport:

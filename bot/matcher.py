@@ -344,6 +344,11 @@ class Matcher:
                 return st
         return None
 
+    def unknown_terms(self, question: str) -> list[str]:
+        """The question's terms that no entry uses ("tutor" in "is there a tutor for it?"): words from
+        outside the FAQ's world. Stop words are not terms, so "can they do that?" has none."""
+        return [t for t in self.normaliser.terms(question) if t not in self._belongs]
+
     def ranked(self, question: str, memo: SignalsMemo | None = None) -> list[tuple[Entry, float]]:
         """Every entry with its fused score, best first (empty when the message has no words to match)."""
         return [(self._entries[i], score) for score, i in self.scores(question, memo)]

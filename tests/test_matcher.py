@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.live import Snapshot
 from bot.matcher import Matcher, MatchSettings, Outcome, ask
 from bot.text import Normaliser, fold, stem, words
 
@@ -299,3 +300,12 @@ def test_the_background_of_a_forum_post_does_not_choose_the_entry(snap) -> None:
 def test_a_bare_opt_out_question_is_about_the_census_not_the_nhs(snap, question: str) -> None:
     """The NHS opt-out signpost is for NHS questions; "can we opt out?" alone means the census."""
     assert answer_id(snap, question) == "opt-out-census"
+
+
+def test_unknown_terms_are_the_words_no_entry_uses(snap: Snapshot) -> None:
+    """The conversation's test for a question from outside the FAQ's world: "tutor" and "rain" are
+    in no entry; stop words are not terms at all, and FAQ words ("fee" for "cost") are known."""
+    assert snap.matcher.unknown_terms("is there a tutor for it?") == ["tutor"]
+    assert snap.matcher.unknown_terms("will it rain tomorrow?") == ["rain", "tomorrow"]
+    assert snap.matcher.unknown_terms("can they do that?") == []
+    assert snap.matcher.unknown_terms("what does it cost") == []
