@@ -5,13 +5,15 @@ Three things a single ``match`` cannot see:
 * **Follow-ups.** "and how long do they keep it?" means nothing alone: the chat's last answer fills in
   "it", while the follow-up's own words decide what is asked. A message that leans on the context (a
   pronoun, "what about …", "and …", only a few words, or four the matcher is unsure of) is matched three
-  ways: as typed, with the pronouns replaced by a neutral object (its intent alone), and with the
-  previous entry's question appended (intent plus topic). When the two readings together put the
-  previous entry clearly ahead of every other, the follow-up asks more about the same thing and that
-  entry is answered again. Otherwise the entries each reading ranks vote; the previous entry's
-  ``related`` list breaks ties, and the previous entry itself competes with a handicap. A self-contained
-  question keeps its own answer. And when the matcher, unsure, offers a single entry that is the
-  previous one or related to it, the conversation confirms it and it is answered.
+  ways (so does one that opens with such a question before background of its own; an "it" that stands
+  for nothing, as in "is it legal for…", is no pronoun): as typed, with the pronouns replaced by a
+  neutral object (its intent alone), and with the previous entry's question appended (intent plus
+  topic). When the two readings together put the previous entry clearly ahead of every other, the
+  follow-up asks more about the same thing and that entry is answered again. Otherwise the entries each
+  reading ranks vote; the previous entry's ``related`` list breaks ties, and the previous entry itself
+  competes with a handicap. A self-contained question keeps its own answer. And when the matcher,
+  unsure, offers a single entry that is the previous one or related to it, the conversation confirms it
+  and it is answered.
 * **Two questions in one message.** When two sentences each confidently match a different entry,
   the main one is answered and the other is offered as a button.
 * **Other scripts.** A message mostly in a script the matcher cannot read (Arabic, Chinese, Bengali…)
@@ -275,8 +277,8 @@ def _may_stay(ws: list[str], alone: Match, foreign: bool) -> bool:
     """True when a follow-up may ask more about the previous entry: it says something of its own (the
     matcher is not blank on it), or it points back with a pronoun and has no word from outside the
     FAQ (``foreign``: "would anyone tell me if they did?" may stay, "will it rain tomorrow?" may
-    not); it does not only name a new subject; and it is not nearest a signpost ("is there a tutor
-    for it?" is about something else, whatever "it" is)."""
+    not); it does not only name a new subject; and it is not nearest a signpost ("can they fine us
+    for it?" after attendance data is about fines, whatever "it" is)."""
     if _new_subject(ws) or (alone.outcome is Outcome.UNKNOWN and (foreign or not _points_back(ws))):
         return False
     return not (alone.best_id or "").startswith(_SIGNPOST)
