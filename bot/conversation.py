@@ -195,6 +195,12 @@ _EXPLETIVE_IT = re.compile(
     r"\b(?:(?:is|was|isnt|wasnt)\s+it|it['’]?s|it\s+is|it\s+was)\s+(?:legal|illegal|lawful|unlawful|ok|okay|allowed|normal|"
     r"usual|possible|true|fair|right|wrong|safe|necessary|compulsory|mandatory|worth|better|best|easy|hard)\b"
 )
+# A pronoun that comes only after a first clause of its own points inside the message: "my child owns
+# a phone, can school take it off him", "What is the pupil premium and how does the school spend
+# it?". Such a first clause has at least this many words (3 and 4 cut real follow-ups: "she's 13 now,
+# does she get a say in it"). Clauses end at a comma, semicolon or colon, or at "and", "n", "but".
+_OWN_CLAUSE_MIN_WORDS = 5
+_CLAUSE_BREAK_RE = re.compile(r"[,;:]|\b(?:and|n|but)\b")
 _RELATED_BONUS = 0.25  # the previous entry lists it as related: breaks ties, never decides alone
 # The previous entry itself competes, less this, unless the intent reading ranks it first: the topic
 # reading holds its own question, so it always scores high there. 0.2-0.3 score alike on the
@@ -262,6 +268,19 @@ def _drop_expletive_it(text: str) -> str:
     return _EXPLETIVE_IT.sub(lambda m: _IT_RE.sub(_NO_REFERENT, m.group(0)), text.casefold())
 
 
+def _refers_inside(text: str, ws: list[str]) -> bool:
+    """True when the message's pronouns all come after a first clause of its own, with no pronoun in
+    it: "it" is that clause's subject ("my child owns a phone, can school take it off him"), not the
+    last answer. A message that opens by continuing ("and …") or adds on ("… too") is not judged so."""
+    if _opening(ws) or _adds_on(ws):
+        return False
+    parts = [p for p in _CLAUSE_BREAK_RE.split(text) if _words(p)]
+    if len(parts) < 2:
+        return False
+    first, rest = _words(parts[0]), [w for p in parts[1:] for w in _words(p)]
+    return len(first) >= _OWN_CLAUSE_MIN_WORDS and not _points_back(first) and _points_back(rest)
+
+
 def _opens_with_follow_up(text: str, ws: list[str]) -> bool:
     """True when a message of up to ``_OPENING_QUESTION_MAX_WORDS`` opens with a short question that
     points back, before background of its own ("do they write down the reason too? it was a fight he
@@ -307,6 +326,8 @@ def resolve_follow_up(
     alone = alone if alone is not None else snap.match(text, memo)
     pointing = _drop_expletive_it(text)  # its words decide whether it leans; the readings use it all
     ws = _words(pointing)
+    if _refers_inside(pointing, ws):
+        return None  # "my child owns a phone, can school take it off him": "it" is the phone
     unsure_and_short = alone.outcome is Outcome.SUGGEST and len(ws) <= _UNSURE_LEANS_MAX_WORDS
     if alone.outcome in (Outcome.SMALLTALK, Outcome.EMPTY) or not (
         _leans(ws) or unsure_and_short or _opens_with_follow_up(pointing, ws)
