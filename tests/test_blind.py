@@ -88,8 +88,8 @@ def test_blind_questions_hold_their_floor(
 #   blind10: 88.3 % (106 of 120), 4.2 % (5 of 120); 83.3 % when scored once, with the confirmation
 #   blind11: 91.7 % (110 of 120), 4.2 % (5 of 120); 82.5 % when scored once on the final rules
 #   blind12: 81.7 % (98 of 120), 6.7 % (8 of 120); 76.7 % when scored once on the final code
-#   blind13: 86.7 % (104 of 120), 5.8 % (7 of 120); 77.5 % at the start of the next round, then studied
-#   blind14: 76.7 % (92 of 120), 8.3 % (10 of 120); 70.8 % at the start of that round; never studied
+#   blind13: 86.7 % (104 of 120), 5.0 % (6 of 120); 77.5 % at the start of the next round, then studied
+#   blind14: 76.7 % (92 of 120), 7.5 % (9 of 120); 70.8 % at the start of that round; never studied
 #   blind15: 78.3 % (94 of 120), 8.3 % (10 of 120); 73.3 % at the start; studied near the end
 #   blind16: 79.2 % (95 of 120), 8.3 % (10 of 120); 75.8 % at the start; never studied
 #   blind17: 78.3 % (94 of 120), 10.0 % (12 of 120); 74.2 % on the round's starting code; never studied
@@ -106,8 +106,8 @@ FOLLOW_UP_FLOORS = [
     ("blind10", 0.86, 0.06),
     ("blind11", 0.89, 0.06),
     ("blind12", 0.79, 0.08),
-    ("blind13", 0.84, 0.07),
-    ("blind14", 0.74, 0.10),
+    ("blind13", 0.84, 0.06),
+    ("blind14", 0.74, 0.09),
     ("blind15", 0.76, 0.10),
     ("blind16", 0.77, 0.10),
     ("blind17", 0.76, 0.11),
