@@ -212,15 +212,9 @@ def test_a_longer_message_that_opens_with_a_follow_up_question_leans_on_the_cont
     assert turn.match.entry.id == "data-breaches"
 
 
-@pytest.mark.parametrize(
-    "text", ["Is it worth paying for an 11+ tutor?", "Is it safe to let my 10 year old use WhatsApp?"]
-)
-def test_an_it_that_points_at_nothing_never_takes_an_entry_from_the_context(
-    snap: Snapshot, text: str
-) -> None:
-    """ "is it worth …", "is it safe to …": the "it" stands for what follows, not for the last answer.
-    After every entry, such a question out of scope is never answered with an in-scope entry (before,
-    the tutor question was answered after 14 of the 48, the WhatsApp one after 26)."""
+def _in_scope_answers_after_each_entry(snap: Snapshot, text: str) -> list[tuple[str, str]]:
+    """(previous entry, answer) for every in-scope entry after which ``text`` is answered outright with
+    an in-scope entry; a signpost answer ("not covered here") does not count."""
     answered = []
     for entry in snap.kb.entries.values():
         if entry.id.startswith("outside-"):
@@ -232,7 +226,19 @@ def test_an_it_that_points_at_nothing_never_takes_an_entry_from_the_context(
             and not match.entry.id.startswith("outside-")
         ):
             answered.append((entry.id, match.entry.id))
-    assert answered == []
+    return answered
+
+
+@pytest.mark.parametrize(
+    "text", ["Is it worth paying for an 11+ tutor?", "Is it safe to let my 10 year old use WhatsApp?"]
+)
+def test_an_it_that_points_at_nothing_never_takes_an_entry_from_the_context(
+    snap: Snapshot, text: str
+) -> None:
+    """ "is it worth …", "is it safe to …": the "it" stands for what follows, not for the last answer.
+    After every entry, such a question out of scope is never answered with an in-scope entry (before,
+    the tutor question was answered after 14 of the 48, the WhatsApp one after 26)."""
+    assert _in_scope_answers_after_each_entry(snap, text) == []
 
 
 @pytest.mark.parametrize(
@@ -249,18 +255,7 @@ def test_a_pronoun_whose_referent_is_in_the_message_never_takes_an_entry_from_th
     """The "it" is the phone, the pupil premium, the census named in the message's first clause, not
     the last answer. These out-of-scope questions had been answered with an entry after 24 to 31 of
     the 48 entries; now after none."""
-    answered = []
-    for entry in snap.kb.entries.values():
-        if entry.id.startswith("outside-"):
-            continue
-        match = understand(snap, text, entry).match
-        if (
-            match.outcome is Outcome.ANSWER
-            and match.entry is not None
-            and not match.entry.id.startswith("outside-")
-        ):
-            answered.append((entry.id, match.entry.id))
-    assert answered == []
+    assert _in_scope_answers_after_each_entry(snap, text) == []
 
 
 def test_a_short_first_clause_does_not_hold_the_referent(snap: Snapshot) -> None:
