@@ -214,6 +214,7 @@ class Matcher:
             (st, [" ".join(words(p)) for p in st.patterns], {w for p in st.patterns for w in words(p)})
             for st in kb.smalltalk
         ]
+        self._phrasing_words = frozenset(" ".join(words(p)) for e in entries for p in e.phrasings)
 
     def _w(self, term: str) -> float:
         """A term's weight: its IDF, so that rare, telling words count more than common ones."""
@@ -337,10 +338,13 @@ class Matcher:
         if not ws or sum(w not in _FILLER for w in ws) > 8:
             return None
         text = " ".join(ws)
+        # Small talk's words in any order ("help me", "what can you do") must not swallow a question
+        # the FAQ asks in those words: "how can i help" is the campaign's, not a call for help.
+        loose = text not in self._phrasing_words
         for st, patterns, vocab in self._smalltalk:
             if any(text == p or (len(p) > 5 and fuzz.ratio(text, p) >= 88) for p in patterns):
                 return st
-            if all(w in vocab or w in _FILLER for w in ws) and any(w in vocab for w in ws):
+            if loose and all(w in vocab or w in _FILLER for w in ws) and any(w in vocab for w in ws):
                 return st
         return None
 

@@ -158,6 +158,15 @@ def test_smalltalk_is_never_an_faq_answer(snap, message: str, smalltalk_id: str)
     assert m.entry is None
 
 
+def test_small_talk_words_do_not_swallow_a_question_the_faq_asks_in_them(snap) -> None:
+    """ "how can i help" uses only the help item's words, but it is one of the campaign's phrasings."""
+    assert "how can i help" in snap.kb.get("campaign-opt-in-out").alternatives
+    m = snap.match("How can I help?")
+    assert m.outcome is not Outcome.SMALLTALK
+    assert m.best_id == "campaign-opt-in-out"
+    assert snap.match("help me").outcome is Outcome.SMALLTALK  # the help item's own words still are
+
+
 def test_a_question_that_starts_with_hello_is_still_a_question(snap) -> None:
     assert answer_id(snap, "hello, what is the national pupil database?") == "national-pupil-database"
 
