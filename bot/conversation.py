@@ -156,9 +156,10 @@ _ANAPHORA = frozenset("it its that this these those they them there one ones sam
 # Openings that continue the last exchange: "and the DfE?", "what about the school?".
 # "is there a census for …", "this year": words that often point nowhere
 _POINTERS = _ANAPHORA - {"there", "this", "one", "ones", "same"}
-_CONTINUES = frozenset("and also but so or plus then".split())
-# Words that add to what was said, wherever they stand: "our home address too?", "not even the NPD?".
-_ADDS_ON = frozenset("too either even also aswell".split())
+_CONTINUES = frozenset("and also but so or plus then ok okay".split())  # "ok and how long?"
+# Words that add to what was said, wherever they stand: "our home address too?", "not even the NPD?",
+# "his gcse results tho?".
+_ADDS_ON = frozenset("too either even also aswell tho though".split())
 _ELLIPSIS = (("what", "about"), ("how", "about"), ("what", "if"))
 # In a short phrase, these ask something rather than name a subject: "for how long?", "any fee?".
 _ASKS = frozenset("what how when where why who which whose any".split())
@@ -191,6 +192,10 @@ _OPENING_QUESTION_MAX_WORDS = 16
 # "it" that points at nothing: "is it legal for my employer to …", "is it worth paying for a tutor".
 _IT_RE = re.compile(r"\bit\b")
 _NO_REFERENT = "itx"  # stands in for such an "it": still a word (the counts stay), but no pronoun
+# "this" is no pronoun in general: before a word it mostly names its own referent ("this bot", "this
+# yr", "What is this National Pupil Database?"), and counting it let those take an answer from the
+# context. Closing a clause it is one: "is anyone fighting this? i want to help".
+_THIS_ENDS_CLAUSE = re.compile(r"\bthis\b(?=\s*(?:[?.!,;:]|$))")
 _EXPLETIVE_IT = re.compile(
     r"\b(?:(?:is|was|isnt|wasnt)\s+it|it['’]?s|it\s+is|it\s+was)\s+(?:legal|illegal|lawful|unlawful|ok|okay|allowed|normal|"
     r"usual|possible|true|fair|right|wrong|safe|necessary|compulsory|mandatory|worth|better|best|easy|hard)\b"
@@ -262,10 +267,13 @@ def _new_subject(ws: list[str]) -> bool:
     return 0 < len(subject) <= _BARE_MAX_WORDS and not _points_back(subject)
 
 
-def _drop_expletive_it(text: str) -> str:
-    """The message without an "it" that stands for nothing: "is it legal for the school to …" and "is
-    it worth paying for a tutor" point at nothing said before, so they must not lean on it."""
-    return _EXPLETIVE_IT.sub(lambda m: _IT_RE.sub(_NO_REFERENT, m.group(0)), text.casefold())
+def _pointing(text: str) -> str:
+    """The message with its pronouns as they point: an "it" that stands for nothing is dropped ("is it
+    legal for the school to …" and "is it worth paying for a tutor" point at nothing said before), and
+    a "this" that ends a clause is read as "that" ("is anyone fighting this? i want to help"), while
+    "this bot" or "this year" is not a pronoun at all."""
+    text = _EXPLETIVE_IT.sub(lambda m: _IT_RE.sub(_NO_REFERENT, m.group(0)), text.casefold())
+    return _THIS_ENDS_CLAUSE.sub("that", text)
 
 
 def _refers_inside(text: str, ws: list[str]) -> bool:
@@ -324,7 +332,7 @@ def resolve_follow_up(
     offered as suggestions.
     """
     alone = alone if alone is not None else snap.match(text, memo)
-    pointing = _drop_expletive_it(text)  # its words decide whether it leans; the readings use it all
+    pointing = _pointing(text)  # its words decide whether it leans; the readings use it all
     ws = _words(pointing)
     if _refers_inside(pointing, ws):
         return None  # "my child owns a phone, can school take it off him": "it" is the phone

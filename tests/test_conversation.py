@@ -113,6 +113,8 @@ def test_forget_user_clears_all_their_chats_only() -> None:
         ("what about the school?", True),
         ("and the DfE?", True),
         ("the school?", True),
+        ("ok but can the police get the names", True),  # "ok" opens a reply to the last answer
+        ("shes 15 tho, doesnt she get her own say?", True),  # "tho" adds to it
         ("What is the school census?", False),
         ("how long does the DfE keep my child's records", False),
         ("my son has an EHC plan and I would like to know whether the DfE keeps that forever", False),
@@ -258,6 +260,21 @@ def test_a_pronoun_whose_referent_is_in_the_message_never_takes_an_entry_from_th
     assert _in_scope_answers_after_each_entry(snap, text) == []
 
 
+def test_a_this_that_ends_a_clause_points_back(snap: Snapshot) -> None:
+    """ "is anyone fighting this?" after companies' use of pupil data asks about the campaign."""
+    text = "is anyone fighting this? i want to help"
+    assert snap.match(text).outcome is not Outcome.ANSWER
+    match = understand(snap, text, snap.kb.get("commercial-use")).match
+    assert match.outcome is Outcome.ANSWER
+    assert match.entry is not None
+    assert match.entry.id == "campaign-opt-in-out"
+
+
+def test_a_this_before_a_word_is_not_a_pronoun(snap: Snapshot) -> None:
+    """ "this yr" names its own referent, never the last answer: the school holidays stay out of scope."""
+    assert _in_scope_answers_after_each_entry(snap, "wen do skools break up 4 xmas this yr") == []
+
+
 def test_a_short_first_clause_does_not_hold_the_referent(snap: Snapshot) -> None:
     """ "she's 13 now, does she get a say in it": four words before the comma, and "it" is still the
     last answer (separated parents' access to records), so the child's own rights are answered."""
@@ -317,6 +334,24 @@ def test_a_pronoun_does_not_make_an_unrelated_question_more_of_the_same(
     """ "it" alone is no evidence: an unrelated question is never answered with the previous entry."""
     match = understand(snap, text, snap.kb.get(previous)).match
     assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == previous)
+
+
+@pytest.mark.parametrize(
+    ("previous", "text", "expected"),
+    [
+        ("names-published", "ok but can the police get the names", "police-government-access"),
+        ("separated-parents-records", "shes 15 tho, doesnt she get her own say?", "child-own-rights"),
+    ],
+)
+def test_a_reply_that_opens_with_ok_or_adds_tho_is_read_in_context(
+    snap: Snapshot, previous: str, text: str, expected: str
+) -> None:
+    """Alone each is only offered; after the answer it replies to, the bot answers it."""
+    assert snap.match(text).outcome is not Outcome.ANSWER
+    match = understand(snap, text, snap.kb.get(previous)).match
+    assert match.outcome is Outcome.ANSWER
+    assert match.entry is not None
+    assert match.entry.id == expected
 
 
 @pytest.mark.parametrize("text", ["her date of birth too?", "our postcode as well?"])
