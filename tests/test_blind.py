@@ -1,4 +1,4 @@
-"""The blind sets (tests/data/blind/, blind3/ to blind18/): each written by someone who saw neither
+"""The blind sets (tests/data/blind/, blind3/ to blind24/): each written by someone who saw neither
 the FAQ's phrasings nor the dev set. The second was scored once at the end of a round of issue 13's
 work and tuned on in the next; the third was split in two halves (alternate questions of each
 style): the first tuned on, the second scored only at the end; the fourth was written and scored
@@ -11,7 +11,10 @@ the tenth after the confirmation of a single candidate, the eleventh on the fina
 twelfth on the round's final code. The thirteenth to sixteenth, written the same way, were scored
 at the start of the next round; the thirteenth was studied then, the fifteenth near its end, and
 the fourteenth and sixteenth never. The seventeenth and eighteenth were written near the end of
-that round and scored once on its final code (and on its starting code, for comparison).
+that round and scored once on its final code (and on its starting code, for comparison). The
+nineteenth to twenty-fourth were written at the start of the round after: all six were scored on the
+round's starting code; the nineteenth to twenty-first were then studied, and the twenty-second to
+twenty-fourth held back and scored once more, on the round's final code.
 tests/data/followups2/ holds follow-up pairs written the same way and tuned on.
 
 Their figures are reported in the README beside dev. Once seen, each is a ratchet like
@@ -74,26 +77,32 @@ def test_blind_questions_hold_their_floor(
 
 
 # set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured on the code of
-# 2026-11-30 (the stay test, the confirmation of a single unsure candidate, the follow-up marks, the
-# FAQ phrasings for follow-ups parents kept asking, short and opening-question follow-ups, and the
-# pronoun rules; see the README):
+# 2026-11-30, second round (the stay test, the confirmation of a single unsure candidate, the follow-up
+# marks, the FAQ phrasings for follow-ups parents kept asking, short and opening-question follow-ups,
+# the pronoun rules; see the README). The sets up to blind18 have all been studied by now:
 #   blind:  95.1 % resolved (39 of 41), 4.9 % wrong (2 of 41)
 #   blind3: 88.6 % (39 of 44), 6.8 % (3 of 44)
 #   blind4: 100 % (25 of 25), 0 % (0 of 25)
-#   followups2: 77.3 % (85 of 110), 14.5 % (16 of 110): same-topic follow-ups, the hard kind
+#   followups2: 79.1 % (87 of 110), 14.5 % (16 of 110): same-topic follow-ups, the hard kind
 #   blind5: 88.1 % (37 of 42), 11.9 % (5 of 42); 73.8 % when scored once
-#   blind6: 81.4 % (35 of 43), 16.3 % (7 of 43); 69.8 % when scored once
-#   blind8: 82.5 % (99 of 120), 10.0 % (12 of 120); 71.7 % when scored once, on the stay test alone
-#   blind9: 80.8 % (97 of 120), 7.5 % (9 of 120); 71.7 % when scored once, likewise
-#   blind10: 88.3 % (106 of 120), 4.2 % (5 of 120); 83.3 % when scored once, with the confirmation
-#   blind11: 91.7 % (110 of 120), 4.2 % (5 of 120); 82.5 % when scored once on the final rules
-#   blind12: 81.7 % (98 of 120), 6.7 % (8 of 120); 76.7 % when scored once on the final code
-#   blind13: 86.7 % (104 of 120), 5.0 % (6 of 120); 77.5 % at the start of the next round, then studied
-#   blind14: 76.7 % (92 of 120), 7.5 % (9 of 120); 70.8 % at the start of that round; never studied
-#   blind15: 78.3 % (94 of 120), 8.3 % (10 of 120); 73.3 % at the start; studied near the end
-#   blind16: 79.2 % (95 of 120), 8.3 % (10 of 120); 75.8 % at the start; never studied
-#   blind17: 78.3 % (94 of 120), 10.0 % (12 of 120); 74.2 % on the round's starting code; never studied
-#   blind18: 84.2 % (101 of 120), 9.2 % (11 of 120); 80.0 % on the round's starting code; never studied
+#   blind6: 83.7 % (36 of 43), 14.0 % (6 of 43); 69.8 % when scored once
+#   blind8: 86.7 % (104 of 120), 7.5 % (9 of 120); 71.7 % when scored once, on the stay test alone
+#   blind9: 83.3 % (100 of 120), 5.8 % (7 of 120); 71.7 % when scored once, likewise
+#   blind10: 88.3 % (106 of 120), 5.0 % (6 of 120); 83.3 % when scored once, with the confirmation
+#   blind11: 93.3 % (112 of 120), 4.2 % (5 of 120); 82.5 % when scored once on the final rules
+#   blind12: 84.2 % (101 of 120), 6.7 % (8 of 120); 76.7 % when scored once on the final code
+#   blind13: 88.3 % (106 of 120), 5.8 % (7 of 120); 77.5 % when first scored
+#   blind14: 80.8 % (97 of 120), 5.8 % (7 of 120); 70.8 % when first scored
+#   blind15: 81.7 % (98 of 120), 6.7 % (8 of 120); 73.3 % when first scored
+#   blind16: 85.0 % (102 of 120), 5.0 % (6 of 120); 75.8 % when first scored
+#   blind17: 86.7 % (104 of 120), 5.0 % (6 of 120); 78.3 % when first scored on final code
+#   blind18: 86.7 % (104 of 120), 6.7 % (8 of 120); 84.2 % likewise
+#   blind19: 80.8 % (97 of 120), 10.8 % (13 of 120); 73.3 % on the round's starting code, then studied
+#   blind20: 81.7 % (98 of 120), 7.5 % (9 of 120); 78.3 % likewise
+#   blind21: 89.2 % (107 of 120), 5.0 % (6 of 120); 86.7 % likewise
+#   blind22: 77.5 % (93 of 120), 10.8 % (13 of 120); 76.7 % on the starting code; held back
+#   blind23: 80.8 % (97 of 120), 11.7 % (14 of 120); 79.2 % likewise
+#   blind24: 80.0 % (96 of 120), 6.7 % (8 of 120); 79.2 % likewise
 FOLLOW_UP_FLOORS = [
     ("blind", 0.92, 0.06),
     ("blind3", 0.86, 0.09),
@@ -101,17 +110,23 @@ FOLLOW_UP_FLOORS = [
     ("followups2", 0.75, 0.16),
     ("blind5", 0.85, 0.14),
     ("blind6", 0.79, 0.19),
-    ("blind8", 0.80, 0.11),
-    ("blind9", 0.78, 0.09),
+    ("blind8", 0.84, 0.09),
+    ("blind9", 0.81, 0.07),
     ("blind10", 0.86, 0.06),
-    ("blind11", 0.89, 0.06),
-    ("blind12", 0.79, 0.08),
-    ("blind13", 0.84, 0.06),
-    ("blind14", 0.74, 0.09),
-    ("blind15", 0.76, 0.10),
-    ("blind16", 0.77, 0.10),
-    ("blind17", 0.76, 0.11),
-    ("blind18", 0.82, 0.10),
+    ("blind11", 0.91, 0.06),
+    ("blind12", 0.82, 0.08),
+    ("blind13", 0.86, 0.07),
+    ("blind14", 0.78, 0.07),
+    ("blind15", 0.79, 0.08),
+    ("blind16", 0.83, 0.06),
+    ("blind17", 0.84, 0.06),
+    ("blind18", 0.84, 0.08),
+    ("blind19", 0.78, 0.12),
+    ("blind20", 0.79, 0.09),
+    ("blind21", 0.87, 0.06),
+    ("blind22", 0.75, 0.12),
+    ("blind23", 0.78, 0.13),
+    ("blind24", 0.78, 0.08),
 ]
 
 
