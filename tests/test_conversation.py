@@ -133,6 +133,11 @@ def test_leans_on_context(text: str, leans: bool) -> None:
         ("dfe-retention", "what about the school?", "school-retention"),
         ("school-retention", "and the DfE?", "dfe-retention"),
         ("alternative-provision-census", "was that ever challenged in court?", "ap-census-legal-challenge"),
+        # "ok" opens a reply and "tho" adds on, like "and" and "too"
+        ("names-published", "ok but can the police get the names", "police-government-access"),
+        ("separated-parents-records", "shes 15 tho, doesnt she get her own say?", "child-own-rights"),
+        # a "this" that ends a clause is a pronoun ("this yr" is not: see below)
+        ("commercial-use", "is anyone fighting this? i want to help", "campaign-opt-in-out"),
     ],
 )
 def test_follow_up_resolves_with_the_previous_topic(
@@ -146,7 +151,14 @@ def test_follow_up_resolves_with_the_previous_topic(
         assert turn.follow_up_of == previous
 
 
-NEEDS_CONTEXT = {"what about the school?", "and the DfE?", "was that ever challenged in court?"}
+NEEDS_CONTEXT = {
+    "what about the school?",
+    "and the DfE?",
+    "was that ever challenged in court?",
+    "ok but can the police get the names",
+    "shes 15 tho, doesnt she get her own say?",
+    "is anyone fighting this? i want to help",
+}
 
 
 @pytest.mark.parametrize(
@@ -155,6 +167,9 @@ NEEDS_CONTEXT = {"what about the school?", "and the DfE?", "was that ever challe
         ("what about the school?", "school-retention"),
         ("and the DfE?", "dfe-retention"),
         ("was that ever challenged in court?", "ap-census-legal-challenge"),
+        ("ok but can the police get the names", "police-government-access"),
+        ("shes 15 tho, doesnt she get her own say?", "child-own-rights"),
+        ("is anyone fighting this? i want to help", "campaign-opt-in-out"),
     ],
 )
 def test_the_same_follow_up_without_context_is_not_answered_so(
@@ -260,16 +275,6 @@ def test_a_pronoun_whose_referent_is_in_the_message_never_takes_an_entry_from_th
     assert _in_scope_answers_after_each_entry(snap, text) == []
 
 
-def test_a_this_that_ends_a_clause_points_back(snap: Snapshot) -> None:
-    """ "is anyone fighting this?" after companies' use of pupil data asks about the campaign."""
-    text = "is anyone fighting this? i want to help"
-    assert snap.match(text).outcome is not Outcome.ANSWER
-    match = understand(snap, text, snap.kb.get("commercial-use")).match
-    assert match.outcome is Outcome.ANSWER
-    assert match.entry is not None
-    assert match.entry.id == "campaign-opt-in-out"
-
-
 def test_a_this_before_a_word_is_not_a_pronoun(snap: Snapshot) -> None:
     """ "this yr" names its own referent, never the last answer: the school holidays stay out of scope."""
     assert _in_scope_answers_after_each_entry(snap, "wen do skools break up 4 xmas this yr") == []
@@ -334,24 +339,6 @@ def test_a_pronoun_does_not_make_an_unrelated_question_more_of_the_same(
     """ "it" alone is no evidence: an unrelated question is never answered with the previous entry."""
     match = understand(snap, text, snap.kb.get(previous)).match
     assert not (match.outcome is Outcome.ANSWER and match.entry and match.entry.id == previous)
-
-
-@pytest.mark.parametrize(
-    ("previous", "text", "expected"),
-    [
-        ("names-published", "ok but can the police get the names", "police-government-access"),
-        ("separated-parents-records", "shes 15 tho, doesnt she get her own say?", "child-own-rights"),
-    ],
-)
-def test_a_reply_that_opens_with_ok_or_adds_tho_is_read_in_context(
-    snap: Snapshot, previous: str, text: str, expected: str
-) -> None:
-    """Alone each is only offered; after the answer it replies to, the bot answers it."""
-    assert snap.match(text).outcome is not Outcome.ANSWER
-    match = understand(snap, text, snap.kb.get(previous)).match
-    assert match.outcome is Outcome.ANSWER
-    assert match.entry is not None
-    assert match.entry.id == expected
 
 
 @pytest.mark.parametrize("text", ["her date of birth too?", "our postcode as well?"])
