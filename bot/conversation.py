@@ -6,14 +6,14 @@ Three things a single ``match`` cannot see:
   "it", while the follow-up's own words decide what is asked. A message that leans on the context (a
   pronoun, "what about …", "and …", only a few words, or four the matcher is unsure of) is matched three
   ways (so does one that opens with such a question before background of its own; an "it" that stands
-  for nothing, as in "is it legal for…", is no pronoun): as typed, with the pronouns replaced by a
-  neutral object (its intent alone), and with the previous entry's question appended (intent plus
-  topic). When the two readings together put the previous entry clearly ahead of every other, the
-  follow-up asks more about the same thing and that entry is answered again. Otherwise the entries each
-  reading ranks vote; the previous entry's ``related`` list breaks ties, and the previous entry itself
-  competes with a handicap. A self-contained question keeps its own answer. And when the matcher,
-  unsure, offers a single entry that is the previous one or related to it, the conversation confirms it
-  and it is answered.
+  for nothing, as in "is it legal for…", is no pronoun, and "this" is one only where it ends a clause):
+  as typed, with the pronouns replaced by a neutral object (its intent alone), and with the previous
+  entry's question appended (intent plus topic). When the two readings together put the previous entry
+  clearly ahead of every other, the follow-up asks more about the same thing and that entry is answered
+  again. Otherwise the entries each reading ranks vote; the previous entry's ``related`` list breaks
+  ties, and the previous entry itself competes with a handicap. A self-contained question keeps its
+  own answer. And when the matcher, unsure, offers a single entry that is the previous one or related
+  to it, the conversation confirms it and it is answered.
 * **Two questions in one message.** When two sentences each confidently match a different entry,
   the main one is answered and the other is offered as a button.
 * **Other scripts.** A message mostly in a script the matcher cannot read (Arabic, Chinese, Bengali…)
@@ -192,14 +192,14 @@ _OPENING_QUESTION_MAX_WORDS = 16
 # "it" that points at nothing: "is it legal for my employer to …", "is it worth paying for a tutor".
 _IT_RE = re.compile(r"\bit\b")
 _NO_REFERENT = "itx"  # stands in for such an "it": still a word (the counts stay), but no pronoun
-# "this" is no pronoun in general: before a word it mostly names its own referent ("this bot", "this
-# yr", "What is this National Pupil Database?"), and counting it let those take an answer from the
-# context. Closing a clause it is one: "is anyone fighting this? i want to help".
-_THIS_ENDS_CLAUSE = re.compile(r"\bthis\b(?=\s*(?:[?.!,;:]|$))")
 _EXPLETIVE_IT = re.compile(
     r"\b(?:(?:is|was|isnt|wasnt)\s+it|it['’]?s|it\s+is|it\s+was)\s+(?:legal|illegal|lawful|unlawful|ok|okay|allowed|normal|"
     r"usual|possible|true|fair|right|wrong|safe|necessary|compulsory|mandatory|worth|better|best|easy|hard)\b"
 )
+# "this" is no pronoun in general: before a word it mostly names its own referent ("this bot", "this
+# yr", "What is this National Pupil Database?"), and counting it let those take an answer from the
+# context. Closing a clause it is one: "is anyone fighting this? i want to help".
+_THIS_ENDS_CLAUSE = re.compile(r"\bthis\b(?=\s*(?:[?.!,;:]|$))")
 # A pronoun that comes only after a first clause of its own points inside the message: "my child owns
 # a phone, can school take it off him", "What is the pupil premium and how does the school spend
 # it?". Such a first clause has at least this many words (3 and 4 cut real follow-ups: "she's 13 now,
