@@ -138,6 +138,10 @@ def test_leans_on_context(text: str, leans: bool) -> None:
         ("separated-parents-records", "shes 15 tho, doesnt she get her own say?", "child-own-rights"),
         # a "this" that ends a clause is a pronoun ("this yr" is not: see below)
         ("commercial-use", "is anyone fighting this? i want to help", "campaign-opt-in-out"),
+        # a related entry, not the one whose phrasing says "name": who the data went to, with names on?
+        ("third-party-sharing", "with names on it?", "identifiable-or-anonymous"),
+        # a pronoun raises the bar for keeping a reading of its own: alone, this is school records (0.77)
+        ("upn", "does it change when he moves school?", "upn"),
     ],
 )
 def test_follow_up_resolves_with_the_previous_topic(
@@ -158,6 +162,8 @@ NEEDS_CONTEXT = {
     "ok but can the police get the names",
     "shes 15 tho, doesnt she get her own say?",
     "is anyone fighting this? i want to help",
+    "with names on it?",
+    "does it change when he moves school?",
 }
 
 
@@ -170,6 +176,8 @@ NEEDS_CONTEXT = {
         ("ok but can the police get the names", "police-government-access"),
         ("shes 15 tho, doesnt she get her own say?", "child-own-rights"),
         ("is anyone fighting this? i want to help", "campaign-opt-in-out"),
+        ("with names on it?", "identifiable-or-anonymous"),
+        ("does it change when he moves school?", "upn"),
     ],
 )
 def test_the_same_follow_up_without_context_is_not_answered_so(
@@ -190,6 +198,8 @@ def test_the_same_follow_up_without_context_is_not_answered_so(
         ("subject-access-request", "is there a fee for that?"),
         ("biometrics-consent", "can i refuse it"),
         ("ico-audit", "so did things get better after that?"),
+        # A bare question the matcher finds nothing in asks about the last answer.
+        ("attendance-data", "since when?"),
     ],
 )
 def test_a_follow_up_about_the_same_thing_answers_the_previous_entry(
@@ -215,6 +225,41 @@ def test_a_short_unsure_message_without_a_pronoun_leans_on_the_context(snap: Sna
     assert turn.match.entry is not None
     assert turn.match.entry.id == "data-breaches"
     assert understand(snap, "whats the arsenal score", snap.kb.get("upn")).match.outcome is not Outcome.ANSWER
+
+
+@pytest.mark.parametrize(
+    ("previous", "text"),
+    [
+        ("biometrics-consent", "what will he use instead if I say no"),
+        ("right-to-object", "do i need a reason or can i just say no"),
+        ("upn", "what do the digits mean?"),
+    ],
+)
+def test_an_unsure_message_that_does_not_lean_may_still_ask_more_of_the_same(
+    snap: Snapshot, previous: str, text: str
+) -> None:
+    """No pronoun, no "and …", too long to be a bare phrase: it does not lean on the context, and alone
+    the matcher is unsure. Right after the entry it asks about, both readings put that entry far ahead,
+    and it is answered again; after another entry it is not."""
+    assert not leans_on_context(text)
+    assert snap.match(text).outcome is Outcome.SUGGEST
+    turn = understand(snap, text, snap.kb.get(previous))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == previous
+    assert turn.follow_up_of == previous
+    elsewhere = understand(snap, text, snap.kb.get("home-education-cnis")).match
+    assert not (elsewhere.outcome is Outcome.ANSWER and elsewhere.entry and elsewhere.entry.id == previous)
+
+
+def test_a_message_with_a_word_from_outside_the_faq_is_not_asked_again(snap: Snapshot) -> None:
+    """ "can the school exclude my son for his haircut" alone is nearest the exclusions entry, but
+    "haircut" is a word no entry uses: after that entry it is still not answered with it again."""
+    text = "can the school exclude my son for his haircut"
+    assert snap.unknown_terms(text)
+    assert snap.match(text).outcome is Outcome.SUGGEST
+    match = understand(snap, text, snap.kb.get("exclusions-data")).match
+    assert match.outcome is not Outcome.ANSWER
 
 
 def test_a_longer_message_that_opens_with_a_follow_up_question_leans_on_the_context(snap: Snapshot) -> None:
