@@ -77,56 +77,54 @@ def test_blind_questions_hold_their_floor(
 
 
 # set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured on the code of
-# 2026-11-30, second round (the stay test, the confirmation of a single unsure candidate, the follow-up
+# 2026-11-30, third round (the stay test, the confirmation of a single unsure candidate, the follow-up
 # marks, the FAQ phrasings for follow-ups parents kept asking, short and opening-question follow-ups,
-# the pronoun rules; see the README). The sets up to blind18 have all been studied by now:
-#   blind:  95.1 % resolved (39 of 41), 4.9 % wrong (2 of 41)
-#   blind3: 88.6 % (39 of 44), 6.8 % (3 of 44)
+# the pronoun rules, the wide stay for unsure messages that do not lean; see the README). Floors sit
+# about 2 points under these figures, ceilings about 1 over. Every set has been studied or scored by
+# now; "first" is the figure when it was first scored:
+#   blind:  97.6 % resolved (40 of 41), 2.4 % wrong (1 of 41)
+#   blind3: 93.2 % (41 of 44), 4.5 % (2 of 44)
 #   blind4: 100 % (25 of 25), 0 % (0 of 25)
-#   followups2: 79.1 % (87 of 110), 14.5 % (16 of 110): same-topic follow-ups, the hard kind
-#   blind5: 88.1 % (37 of 42), 11.9 % (5 of 42); 73.8 % when scored once
-#   blind6: 83.7 % (36 of 43), 14.0 % (6 of 43); 69.8 % when scored once
-#   blind8: 86.7 % (104 of 120), 7.5 % (9 of 120); 71.7 % when scored once, on the stay test alone
-#   blind9: 83.3 % (100 of 120), 5.8 % (7 of 120); 71.7 % when scored once, likewise
-#   blind10: 88.3 % (106 of 120), 5.0 % (6 of 120); 83.3 % when scored once, with the confirmation
-#   blind11: 93.3 % (112 of 120), 4.2 % (5 of 120); 82.5 % when scored once on the final rules
-#   blind12: 84.2 % (101 of 120), 6.7 % (8 of 120); 76.7 % when scored once on the final code
-#   blind13: 88.3 % (106 of 120), 5.8 % (7 of 120); 77.5 % when first scored
-#   blind14: 80.8 % (97 of 120), 5.8 % (7 of 120); 70.8 % when first scored
-#   blind15: 81.7 % (98 of 120), 6.7 % (8 of 120); 73.3 % when first scored
-#   blind16: 85.0 % (102 of 120), 5.0 % (6 of 120); 75.8 % when first scored
-#   blind17: 86.7 % (104 of 120), 5.0 % (6 of 120); 78.3 % when first scored on final code
-#   blind18: 86.7 % (104 of 120), 6.7 % (8 of 120); 84.2 % likewise
-#   blind19: 80.8 % (97 of 120), 10.8 % (13 of 120); 73.3 % on the round's starting code, then studied
-#   blind20: 81.7 % (98 of 120), 7.5 % (9 of 120); 78.3 % likewise
-#   blind21: 89.2 % (107 of 120), 5.0 % (6 of 120); 86.7 % likewise
-#   blind22: 77.5 % (93 of 120), 10.8 % (13 of 120); 76.7 % on the starting code; held back
-#   blind23: 80.8 % (97 of 120), 11.7 % (14 of 120); 79.2 % likewise
-#   blind24: 80.0 % (96 of 120), 6.7 % (8 of 120); 79.2 % likewise
+#   followups2: 80.0 % (88 of 110), 13.6 % (15 of 110): same-topic follow-ups, the hard kind
+#   blind5: 92.9 % (39 of 42), 7.1 % (3 of 42); first 73.8 %
+#   blind6: 86.0 % (37 of 43), 11.6 % (5 of 43); first 69.8 %
+#   blind8 to blind12: 87.5, 85.0, 89.2, 94.2, 87.5 % (105, 102, 107, 113, 105 of 120); wrong 6.7,
+#           5.8, 5.8, 4.2, 5.8 %; first 71.7, 71.7, 83.3, 82.5, 76.7 %
+#   blind13 to blind18: 89.2, 81.7, 84.2, 87.5, 87.5, 90.0 % (107, 98, 101, 105, 105, 108); wrong 5.0,
+#           6.7, 5.8, 5.0, 5.0, 5.8 %; first 77.5, 70.8, 73.3, 75.8, 78.3, 84.2 %
+#   blind19 to blind24: 82.5, 82.5, 91.7, 80.0, 83.3, 82.5 % (99, 99, 110, 96, 100, 99); wrong 10.8,
+#           7.5, 5.0, 10.8, 10.0, 5.8 %; first 73.3, 78.3, 86.7, 76.7, 79.2, 79.2 %
+#   blind25, blind26: 83.3, 90.0 % (100, 108); wrong 7.5, 7.5 %; first 80.0, 88.3 %, then studied
+#   blind27, blind28: 87.5, 81.7 % (105, 98); wrong 8.3, 8.3 %; first 84.2, 78.3 %; held back, scored
+#           once more on the final rules
 FOLLOW_UP_FLOORS = [
-    ("blind", 0.92, 0.06),
-    ("blind3", 0.86, 0.09),
+    ("blind", 0.95, 0.05),
+    ("blind3", 0.90, 0.06),
     ("blind4", 0.96, 0.04),
-    ("followups2", 0.75, 0.16),
-    ("blind5", 0.85, 0.14),
-    ("blind6", 0.79, 0.19),
-    ("blind8", 0.84, 0.09),
-    ("blind9", 0.81, 0.07),
-    ("blind10", 0.86, 0.06),
-    ("blind11", 0.91, 0.06),
-    ("blind12", 0.82, 0.08),
-    ("blind13", 0.86, 0.07),
-    ("blind14", 0.78, 0.07),
-    ("blind15", 0.79, 0.08),
-    ("blind16", 0.83, 0.06),
-    ("blind17", 0.84, 0.06),
-    ("blind18", 0.84, 0.08),
-    ("blind19", 0.78, 0.12),
-    ("blind20", 0.79, 0.09),
-    ("blind21", 0.87, 0.06),
-    ("blind22", 0.75, 0.12),
-    ("blind23", 0.78, 0.13),
-    ("blind24", 0.78, 0.08),
+    ("followups2", 0.78, 0.15),
+    ("blind5", 0.90, 0.08),
+    ("blind6", 0.83, 0.13),
+    ("blind8", 0.85, 0.08),
+    ("blind9", 0.83, 0.07),
+    ("blind10", 0.87, 0.07),
+    ("blind11", 0.92, 0.06),
+    ("blind12", 0.85, 0.07),
+    ("blind13", 0.87, 0.06),
+    ("blind14", 0.79, 0.08),
+    ("blind15", 0.82, 0.07),
+    ("blind16", 0.85, 0.06),
+    ("blind17", 0.85, 0.06),
+    ("blind18", 0.88, 0.07),
+    ("blind19", 0.80, 0.12),
+    ("blind20", 0.80, 0.09),
+    ("blind21", 0.89, 0.06),
+    ("blind22", 0.78, 0.12),
+    ("blind23", 0.81, 0.11),
+    ("blind24", 0.80, 0.07),
+    ("blind25", 0.81, 0.09),
+    ("blind26", 0.88, 0.09),
+    ("blind27", 0.85, 0.09),
+    ("blind28", 0.79, 0.09),
 ]
 
 
