@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -12,13 +11,13 @@ import pytest
 
 from bot.knowledge import KnowledgeBase, default_knowledge_dir, load_knowledge
 from bot.live import Snapshot, build
+from tests.support import TEST_EMBEDDING_CACHE
 
 SHIPPED = default_knowledge_dir()
 
-# The tests (and the `faqbot` processes they start) keep their phrasing embeddings in one cache of
-# their own, never in the user's ~/.cache: embedded once per run, shared by every test.
-_TEST_CACHE = Path(tempfile.gettempdir()) / f"faqbot-test-{os.getuid()}" / "embeddings.npz"
-os.environ.setdefault("FAQBOT_EMBEDDING_CACHE", str(_TEST_CACHE))
+# The tests (and the `faqbot` processes they start, see tests.support.clean_env) keep their phrasing
+# embeddings in one cache of their own, never in the user's ~/.cache: embedded once, shared by every test.
+os.environ["FAQBOT_EMBEDDING_CACHE"] = str(TEST_EMBEDDING_CACHE)
 
 
 def shipped_entry_count(directory: Path = SHIPPED) -> int:

@@ -14,14 +14,22 @@ from pathlib import Path
 # What a child process may inherit from the developer's shell: enough to find programs, a home and a locale.
 KEPT_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
+# The tests' own phrasing-embedding cache, for the test process and every faqbot it starts: never the
+# user's ~/.cache, which a running bot or another checkout's tools may rewrite meanwhile. (Once, with
+# such processes busy on the machine, the hash-seed test saw two different outputs; it did not happen
+# again, but the faqbot processes under test were reading ~/.cache, against what conftest promises.)
+TEST_EMBEDDING_CACHE = Path(tempfile.gettempdir()) / f"faqbot-test-{os.getuid()}" / "embeddings.npz"
+
 
 def clean_env(**needed: str) -> dict[str, str]:
     """An environment with nothing of the developer's but PATH, HOME and the locale, plus ``needed``.
 
-    No FAQBOT_* or TELEGRAM_* setting (nor PYTHON* tweak) leaks in from the shell running the tests.
+    No FAQBOT_* or TELEGRAM_* setting (nor PYTHON* tweak) leaks in from the shell running the tests;
+    the one FAQBOT_ setting given is the tests' own embedding cache (``needed`` may override it).
     """
     env = {k: os.environ[k] for k in KEPT_VARIABLES if k in os.environ}
     env["PYTHONIOENCODING"] = "utf-8"
+    env["FAQBOT_EMBEDDING_CACHE"] = str(TEST_EMBEDDING_CACHE)
     env.update(needed)
     return env
 

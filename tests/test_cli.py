@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from bot.cli import match_json, match_lines
 from bot.knowledge import load_knowledge
 from bot.live import Snapshot
 from tests.conftest import SHIPPED, VALID_ENTRY, write_knowledge
-from tests.support import clean_env
+from tests.support import TEST_EMBEDDING_CACHE, clean_env
 from tests.support import run_faqbot as faqbot
 
 COMMANDS = ("check", "ask", "match", "chat", "run", "reload", "log")
@@ -34,6 +35,18 @@ def test_subprocesses_ignore_the_developers_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:from-the-shell")
     run = faqbot("check")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_subprocesses_keep_their_embeddings_in_the_tests_cache(tmp_path: Path) -> None:
+    """The faqbot under test never reads or rewrites the user's ~/.cache: it embeds into the tests'
+    own cache, which the test process uses too."""
+    home = tmp_path / "home"
+    home.mkdir()
+    run = faqbot("match", "--json", stdin="what is a upn\n", env={"HOME": str(home)})
+    assert run.returncode == 0, run.stderr
+    assert not (home / ".cache" / "faqbot").exists()
+    assert os.environ["FAQBOT_EMBEDDING_CACHE"] == str(TEST_EMBEDDING_CACHE)
+    assert TEST_EMBEDDING_CACHE.exists()
 
 
 def test_match_json_line_contract() -> None:
