@@ -97,6 +97,8 @@ def test_blind_questions_hold_their_floor(
 #   blind25, blind26: 83.3, 90.0 % (100, 108); wrong 7.5, 7.5 %; first 80.0, 88.3 %, then studied
 #   blind27, blind28: 87.5, 81.7 % (105, 98); wrong 8.3, 8.3 %; first 84.2, 78.3 %; held back, scored
 #           once more on the final rules
+#   blind29 to blind31: 80.0, 79.2, 82.5 % (96, 95, 99); wrong 8.3, 13.3, 11.7 %; written after the
+#           final rules and never studied: 76.7, 74.2, 82.5 % on the round's starting code
 FOLLOW_UP_FLOORS = [
     ("blind", 0.95, 0.05),
     ("blind3", 0.90, 0.06),
@@ -125,6 +127,9 @@ FOLLOW_UP_FLOORS = [
     ("blind26", 0.88, 0.09),
     ("blind27", 0.85, 0.09),
     ("blind28", 0.79, 0.09),
+    ("blind29", 0.78, 0.09),
+    ("blind30", 0.77, 0.14),
+    ("blind31", 0.80, 0.12),
 ]
 
 
