@@ -160,6 +160,23 @@ def test_chat_session() -> None:
     assert "Choose a topic" in run.stdout
 
 
+def test_chat_stores_nothing_you_type(tmp_path: Path) -> None:
+    """Chat mode says "Nothing you type here is stored" (and the README): no file it could write, in
+    its folder, its HOME or the embedding cache, holds any of the text typed, not even an unanswered
+    question that the Telegram bot would log for volunteers."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    marker = "zqxjv-unanswerable-marker"
+    stdin = f"what is a upn\nmy son zqxjv asked {marker}\n/volunteer\n/quit\n"
+    run = faqbot("chat", stdin=stdin, cwd=cwd, env={"HOME": str(home)})
+    assert run.returncode == 0, run.stderr
+    assert "Nothing you type here is stored" in run.stdout
+    written = [p for p in (*home.rglob("*"), *cwd.rglob("*"), TEST_EMBEDDING_CACHE) if p.is_file()]
+    assert not [p for p in written if b"zqxjv" in p.read_bytes()]
+    assert not list(cwd.iterdir())
+
+
 def test_chat_survives_end_of_input() -> None:
     assert faqbot("chat", stdin="what is a upn").returncode == 0
 
