@@ -82,30 +82,36 @@ def test_blind_questions_hold_their_floor(
 # the pronoun rules, the wide stay for unsure messages that do not lean; see the README). Floors sit
 # about 2 points under these figures, ceilings about 1 over. Every set has been studied or scored by
 # now; "first" is the figure when it was first scored:
-#   blind:  97.6 % resolved (40 of 41), 2.4 % wrong (1 of 41)
+#   blind:  95.1 % resolved (39 of 41), 4.9 % wrong (2 of 41)
 #   blind3: 93.2 % (41 of 44), 4.5 % (2 of 44)
 #   blind4: 100 % (25 of 25), 0 % (0 of 25)
-#   followups2: 80.0 % (88 of 110), 13.6 % (15 of 110): same-topic follow-ups, the hard kind
-#   blind5: 92.9 % (39 of 42), 7.1 % (3 of 42); first 73.8 %
-#   blind6: 86.0 % (37 of 43), 11.6 % (5 of 43); first 69.8 %
-#   blind8 to blind12: 87.5, 85.0, 89.2, 94.2, 87.5 % (105, 102, 107, 113, 105 of 120); wrong 6.7,
-#           5.8, 5.8, 4.2, 5.8 %; first 71.7, 71.7, 83.3, 82.5, 76.7 %
-#   blind13 to blind18: 89.2, 81.7, 84.2, 87.5, 87.5, 90.0 % (107, 98, 101, 105, 105, 108); wrong 5.0,
-#           6.7, 5.8, 5.0, 5.0, 5.8 %; first 77.5, 70.8, 73.3, 75.8, 78.3, 84.2 %
-#   blind19 to blind24: 82.5, 82.5, 91.7, 80.0, 83.3, 82.5 % (99, 99, 110, 96, 100, 99); wrong 10.8,
-#           7.5, 5.0, 10.8, 10.0, 5.8 %; first 73.3, 78.3, 86.7, 76.7, 79.2, 79.2 %
-#   blind25, blind26: 83.3, 90.0 % (100, 108); wrong 7.5, 7.5 %; first 80.0, 88.3 %, then studied
-#   blind27, blind28: 87.5, 81.7 % (105, 98); wrong 8.3, 8.3 %; first 84.2, 78.3 %; held back, scored
-#           once more on the final rules
-#   blind29 to blind31: 80.0, 79.2, 82.5 % (96, 95, 99); wrong 8.3, 13.3, 11.7 %; written after the
-#           final rules and never studied: 76.7, 74.2, 82.5 % on the round's starting code
+#   followups2: 78.2 % (86 of 110), 16.4 % (18 of 110): same-topic follow-ups, the hard kind
+#   blind5: 90.5 % (38 of 42), 9.5 % (4 of 42); first 73.8 %
+#   blind6: 86.0 % (37 of 43), 14.0 % (6 of 43); first 69.8 %
+#   blind8 to blind12: 87.5, 85.0, 89.2, 94.2, 87.5 % (105, 102, 107, 113, 105 of 120); wrong
+#           6.7, 6.7, 6.7, 4.2, 6.7 %; first 71.7, 71.7, 83.3, 82.5, 76.7 %
+#   blind13 to blind18: 90.0, 84.2, 85.0, 88.3, 88.3, 90.0 % (108, 101, 102, 106, 106, 108); wrong
+#           5.0, 5.8, 3.3, 4.2, 5.0, 5.8 %; first 77.5, 70.8, 73.3, 75.8, 78.3, 84.2 %
+#   blind19 to blind24: 82.5, 83.3, 92.5, 80.0, 82.5, 81.7 % (99, 100, 111, 96, 99, 98); wrong
+#           10.0, 6.7, 4.2, 8.3, 10.0, 5.8 %; first 73.3, 78.3, 86.7, 76.7, 79.2, 79.2 %
+#   blind25, blind26: 85.8, 89.2 % (103, 107); wrong 6.7, 8.3 %; first 80.0, 88.3 %, then studied
+#   blind27, blind28: 87.5, 81.7 % (105, 98); wrong 8.3, 7.5 %; first 84.2, 78.3 %; held back,
+#           scored once more on the round's first rules (87.5, 81.7 %), then studied
+#   blind29 to blind31: 81.7, 80.8, 82.5 % (98, 97, 99); wrong 8.3, 11.7, 11.7 %; written after
+#           the round's first rules, scored on its starting code (76.7, 74.2, 82.5 %) and on those
+#           rules (80.0, 79.2, 82.5 %), then studied
+#   blind32 to blind34: 87.5, 83.3, 82.5 % (105, 100, 99); wrong 6.7, 11.7, 13.3 %; written last,
+#           scored before the neutral "it" and the wide stay for messages the matcher finds nothing
+#           in (88.3, 83.3, 80.0 %) and once after; never studied
+# followups2, blind5 and blind6 lost 1 to 3 pairs each to the neutral "it" (their ceilings moved by a
+# pair or two); most sets from blind13 on gained.
 FOLLOW_UP_FLOORS = [
     ("blind", 0.95, 0.05),
     ("blind3", 0.90, 0.06),
     ("blind4", 0.96, 0.04),
-    ("followups2", 0.78, 0.15),
-    ("blind5", 0.90, 0.08),
-    ("blind6", 0.83, 0.13),
+    ("followups2", 0.76, 0.17),
+    ("blind5", 0.88, 0.10),
+    ("blind6", 0.83, 0.15),
     ("blind8", 0.85, 0.08),
     ("blind9", 0.83, 0.07),
     ("blind10", 0.87, 0.07),
@@ -130,6 +136,9 @@ FOLLOW_UP_FLOORS = [
     ("blind29", 0.78, 0.09),
     ("blind30", 0.77, 0.14),
     ("blind31", 0.80, 0.12),
+    ("blind32", 0.85, 0.08),
+    ("blind33", 0.81, 0.13),
+    ("blind34", 0.80, 0.14),
 ]
 
 
