@@ -450,15 +450,16 @@ def asks_again(
 ) -> Match | None:
     """The previous entry answered again for a message that does not lean on the context, or None.
 
-    The matcher is unsure of the message alone, or finds nothing in it, yet it asks more of the same:
-    "what will he use instead if I say no?" after fingerprints, "do i need a reason or can i just say
-    no" after the right to object, "Would I ever be told?" after police access. It must be short,
-    have no word that no entry uses ("can the school exclude my son for his haircut"), not be nearest
-    a signpost, and its two readings must put the previous entry ahead by ``_WIDE_STAY_MARGIN``. The
-    readings take the message as typed: it does not lean, so its pronouns point inside it ("is it
-    safe to let my 10 year old use WhatsApp?").
+    The matcher is unsure of the message alone, yet it asks more of the same: "what will he use instead
+    if I say no?" after fingerprints, "do i need a reason or can i just say no" after the right to
+    object. It must be short, have no word that no entry uses ("can the school exclude my son for his
+    haircut"), not be nearest a signpost, and its two readings must put the previous entry ahead by
+    ``_WIDE_STAY_MARGIN``. The readings take the message as typed: it does not lean, so its pronouns
+    point inside it ("is it safe to let my 10 year old use WhatsApp?"). A message the matcher finds
+    nothing in is not tried: 2 more follow-ups of 3,213, for one more encoding of each such message
+    after an answer.
     """
-    if alone.outcome not in (Outcome.SUGGEST, Outcome.UNKNOWN) or (alone.best_id or "").startswith(_SIGNPOST):
+    if alone.outcome is not Outcome.SUGGEST or (alone.best_id or "").startswith(_SIGNPOST):
         return None
     if len(_words(text)) > _WIDE_STAY_MAX_WORDS or snap.unknown_terms(text):
         return None

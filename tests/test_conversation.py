@@ -234,7 +234,6 @@ def test_a_short_unsure_message_without_a_pronoun_leans_on_the_context(snap: Sna
         ("biometrics-consent", "what will he use instead if I say no"),
         ("right-to-object", "do i need a reason or can i just say no"),
         ("upn", "what do the digits mean?"),
-        ("police-government-access", "Would I ever be told?"),  # alone the matcher finds nothing
     ],
 )
 def test_an_unsure_message_that_does_not_lean_may_still_ask_more_of_the_same(
@@ -244,7 +243,7 @@ def test_an_unsure_message_that_does_not_lean_may_still_ask_more_of_the_same(
     the matcher is unsure. Right after the entry it asks about, both readings put that entry far ahead,
     and it is answered again; after another entry it is not."""
     assert not leans_on_context(text)
-    assert snap.match(text).outcome in (Outcome.SUGGEST, Outcome.UNKNOWN)
+    assert snap.match(text).outcome is Outcome.SUGGEST
     turn = understand(snap, text, snap.kb.get(previous))
     assert turn.match.outcome is Outcome.ANSWER
     assert turn.match.entry is not None
