@@ -317,6 +317,11 @@ def _opens_with_follow_up(text: str, ws: list[str]) -> bool:
     return 0 < len(first) < len(ws) and _is_question(clause) and _points_back(first)
 
 
+def _nearest_signpost(alone: Match) -> bool:
+    """True when the plain match's best entry is a signpost ("not covered here, ask X")."""
+    return (alone.best_id or "").startswith(_SIGNPOST)
+
+
 def _may_stay(ws: list[str], alone: Match, foreign: bool) -> bool:
     """True when a follow-up may ask more about the previous entry: it says something of its own (the
     matcher is not blank on it), or it points back with a pronoun or is a bare question ("since
@@ -329,7 +334,7 @@ def _may_stay(ws: list[str], alone: Match, foreign: bool) -> bool:
     bare_question = len(ws) <= _BARE_MAX_WORDS and any(w in _ASKS for w in ws)
     if alone.outcome is Outcome.UNKNOWN and (foreign or not (_points_back(ws) or bare_question)):
         return False
-    return not (alone.best_id or "").startswith(_SIGNPOST)
+    return not _nearest_signpost(alone)
 
 
 def _neutral(text: str) -> str:
@@ -440,7 +445,7 @@ def resolve_follow_up(
 
 def _self_contained_score(alone: Match, points_back: bool) -> float:
     """How confident the plain match must be for a leaning message to keep its own answer."""
-    if points_back and not (alone.best_id or "").startswith(_SIGNPOST):
+    if points_back and not _nearest_signpost(alone):
         return _POINTING_SELF_CONTAINED_SCORE
     return _SELF_CONTAINED_SCORE
 
@@ -459,7 +464,7 @@ def asks_again(
     nothing in is not tried: 2 more follow-ups of 3,213, for one more encoding of each such message
     after an answer.
     """
-    if alone.outcome is not Outcome.SUGGEST or (alone.best_id or "").startswith(_SIGNPOST):
+    if alone.outcome is not Outcome.SUGGEST or _nearest_signpost(alone):
         return None
     if len(_words(text)) > _WIDE_STAY_MAX_WORDS or snap.unknown_terms(text):
         return None
