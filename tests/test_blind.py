@@ -52,7 +52,7 @@ def _ids(expected: object) -> set[str]:
 #   blind7: 92.9 / 99.4 / 3.7 % (145, 155 of 156; 3 of 81), scored once on the final code
 QUESTION_FLOORS = [
     ("blind", 0.88, 0.97, 0.03),
-    ("blind3", 0.93, 0.98, 0.07),
+    ("blind3", 0.93, 0.98, 0.08),
     ("blind4", 0.95, 0.98, 0.05),
     ("blind5", 0.90, 0.98, 0.07),
     ("blind6", 0.93, 0.98, 0.03),
@@ -109,7 +109,7 @@ FOLLOW_UP_FLOORS = [
     ("blind3", 0.90, 0.06),
     ("blind4", 0.96, 0.04),
     ("followups2", 0.76, 0.17),
-    ("blind5", 0.88, 0.10),
+    ("blind5", 0.88, 0.12),
     ("blind6", 0.83, 0.15),
     ("blind8", 0.85, 0.08),
     ("blind9", 0.83, 0.07),

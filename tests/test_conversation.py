@@ -418,19 +418,23 @@ def test_a_turn_says_when_it_answers_the_previous_entry_again(snap: Snapshot) ->
 
 
 def test_the_context_confirms_a_single_unsure_candidate_related_to_it(snap: Snapshot) -> None:
-    """Alone the matcher offers only the early years census, unsure; after that very entry the
-    conversation backs it and it is answered. After an unrelated entry it is still only offered."""
-    text = "is my nephew's childminder included"
+    """Alone the matcher offers only the bot's privacy page, too unsure to answer even a lone
+    candidate; after the page about the bot, which lists it as related, the conversation backs it and
+    it is answered. After an unrelated entry it is still only offered."""
+    text = "Do you save what I type in here?"
     alone = snap.match(text)
     assert alone.outcome is Outcome.SUGGEST
-    assert [e.id for e in alone.suggestions] == ["early-years-census"]
-    turn = understand(snap, text, snap.kb.get("early-years-census"))
+    assert [e.id for e in alone.suggestions] == ["bot-privacy"]
+    previous = snap.kb.get("about-this-bot")
+    assert previous is not None
+    assert "bot-privacy" in previous.related
+    turn = understand(snap, text, previous)
     assert turn.match.outcome is Outcome.ANSWER
     assert turn.match.entry is not None
-    assert turn.match.entry.id == "early-years-census"
+    assert turn.match.entry.id == "bot-privacy"
     unrelated = snap.kb.get("upn")
     assert unrelated is not None
-    assert "early-years-census" not in unrelated.related
+    assert "bot-privacy" not in unrelated.related
     assert understand(snap, text, unrelated).match.outcome is not Outcome.ANSWER
 
 
@@ -692,3 +696,4 @@ def test_a_text_read_twice_in_one_message_is_encoded_once(
     encoded.clear()
     understand(snap, "data", previous)  # a new message: nothing is kept from the last one
     assert len(encoded) == 2
+

@@ -200,6 +200,26 @@ def test_margin_turns_a_close_call_into_suggestions(kb) -> None:
     assert m.suggestions
 
 
+def test_a_lone_candidate_is_answered_with_less_confidence(kb, snap) -> None:
+    """With no other entry within the suggestion spread, an entry is answered at 0.25 below the answer
+    threshold: its one "did you mean" button would be the same answer a tap later. Raising the
+    threshold raises that bar too, and two close candidates at the same confidence are only offered."""
+    q = "is my nephew's childminder included"
+    m = snap.match(q)
+    assert m.outcome is Outcome.ANSWER
+    assert m.entry is not None
+    assert m.entry.id == "early-years-census"
+    assert m.score < MatchSettings().answer_threshold
+    assert not m.suggestions
+    stricter = Matcher(kb, MatchSettings(answer_threshold=m.score + 0.26)).match(q)
+    assert stricter.outcome is Outcome.SUGGEST
+    assert [e.id for e in stricter.suggestions] == ["early-years-census"]
+    close = snap.match("can i see the records")
+    assert close.score < MatchSettings().answer_threshold
+    assert close.outcome is Outcome.SUGGEST
+    assert len(close.suggestions) > 1
+
+
 def test_ranking_fuses_both_scorers(snap) -> None:
     """The fused score is the semantic score plus shares of the lexical ones; it ranks every entry."""
     matcher = snap.matcher
