@@ -697,3 +697,19 @@ def test_a_text_read_twice_in_one_message_is_encoded_once(
     understand(snap, "data", previous)  # a new message: nothing is kept from the last one
     assert len(encoded) == 2
 
+
+def test_a_near_blank_signpost_does_not_stop_a_follow_up(snap: Snapshot) -> None:
+    """Alone, "so nothing I can do at all?" is nearest the bullying signpost, at a confidence so low
+    that it is noise: after the census opt-out it asks more of the same. A signpost the matcher is
+    surer of still decides: "can they fine us for it?" after attendance data is about fines."""
+    text = "so nothing I can do at all?"
+    alone = snap.match(text)
+    assert alone.outcome is not Outcome.ANSWER
+    assert (alone.best_id or "").startswith("outside-")
+    turn = understand(snap, text, snap.kb.get("opt-out-census"))
+    assert turn.match.outcome is Outcome.ANSWER
+    assert turn.match.entry is not None
+    assert turn.match.entry.id == "opt-out-census"
+    fines = understand(snap, "can they fine us for it?", snap.kb.get("attendance-data"))
+    assert fines.match.entry is not None
+    assert fines.match.entry.id == "outside-attendance-fines"
