@@ -1,4 +1,4 @@
-"""The blind sets (tests/data/blind/, blind3/ to blind24/): each written by someone who saw neither
+"""The blind sets (tests/data/blind/, blind3/ to blind37/): each written by someone who saw neither
 the FAQ's phrasings nor the dev set. The second was scored once at the end of a round of issue 13's
 work and tuned on in the next; the third was split in two halves (alternate questions of each
 style): the first tuned on, the second scored only at the end; the fourth was written and scored
@@ -14,7 +14,10 @@ the fourteenth and sixteenth never. The seventeenth and eighteenth were written 
 that round and scored once on its final code (and on its starting code, for comparison). The
 nineteenth to twenty-fourth were written at the start of the round after: all six were scored on the
 round's starting code; the nineteenth to twenty-first were then studied, and the twenty-second to
-twenty-fourth held back and scored once more, on the round's final code.
+twenty-fourth held back and scored once more, on the round's final code. The twenty-fifth to
+thirty-fourth came in the next round (see the comments on the floors below), and the thirty-fifth
+to thirty-seventh in the one after: scored on that round's starting code and once on its final
+code, never studied.
 tests/data/followups2/ holds follow-up pairs written the same way and tuned on.
 
 Their figures are reported in the README beside dev. Once seen, each is a ratchet like
@@ -77,31 +80,35 @@ def test_blind_questions_hold_their_floor(
 
 
 # set, resolved floor, answered-wrongly ceiling (shares of the pairs); measured on the code of
-# 2026-11-30, third round (the stay test, the confirmation of a single unsure candidate, the follow-up
+# 2026-11-30, fourth round (the stay test, the confirmation of a single unsure candidate, the follow-up
 # marks, the FAQ phrasings for follow-ups parents kept asking, short and opening-question follow-ups,
-# the pronoun rules, the wide stay for unsure messages that do not lean; see the README). Floors sit
-# about 2 points under these figures, ceilings about 1 over. Every set has been studied or scored by
-# now; "first" is the figure when it was first scored:
+# the pronoun rules, the wide stay for unsure messages that do not lean, the lone candidate, the
+# near-blank signpost; see the README). Floors sit about 2 points under these figures, ceilings
+# about 1 over. Every set has been studied or scored by now; "first" is the figure when it was
+# first scored:
 #   blind:  95.1 % resolved (39 of 41), 4.9 % wrong (2 of 41)
-#   blind3: 93.2 % (41 of 44), 4.5 % (2 of 44)
+#   blind3: 95.5 % (42 of 44), 4.5 % (2 of 44)
 #   blind4: 100 % (25 of 25), 0 % (0 of 25)
 #   followups2: 78.2 % (86 of 110), 16.4 % (18 of 110): same-topic follow-ups, the hard kind
-#   blind5: 90.5 % (38 of 42), 9.5 % (4 of 42); first 73.8 %
+#   blind5: 88.1 % (37 of 42), 11.9 % (5 of 42); first 73.8 %
 #   blind6: 86.0 % (37 of 43), 14.0 % (6 of 43); first 69.8 %
-#   blind8 to blind12: 87.5, 85.0, 89.2, 94.2, 87.5 % (105, 102, 107, 113, 105 of 120); wrong
-#           6.7, 6.7, 6.7, 4.2, 6.7 %; first 71.7, 71.7, 83.3, 82.5, 76.7 %
-#   blind13 to blind18: 90.0, 84.2, 85.0, 88.3, 88.3, 90.0 % (108, 101, 102, 106, 106, 108); wrong
+#   blind8 to blind12: 87.5, 85.8, 90.0, 95.0, 89.2 % (105, 103, 108, 114, 107 of 120); wrong
+#           6.7, 6.7, 6.7, 4.2, 5.8 %; first 71.7, 71.7, 83.3, 82.5, 76.7 %
+#   blind13 to blind18: 90.0, 85.0, 85.0, 90.0, 89.2, 90.0 % (108, 102, 102, 108, 107, 108); wrong
 #           5.0, 5.8, 3.3, 4.2, 5.0, 5.8 %; first 77.5, 70.8, 73.3, 75.8, 78.3, 84.2 %
-#   blind19 to blind24: 82.5, 83.3, 92.5, 80.0, 82.5, 81.7 % (99, 100, 111, 96, 99, 98); wrong
+#   blind19 to blind24: 82.5, 83.3, 92.5, 80.0, 83.3, 81.7 % (99, 100, 111, 96, 100, 98); wrong
 #           10.0, 6.7, 4.2, 8.3, 10.0, 5.8 %; first 73.3, 78.3, 86.7, 76.7, 79.2, 79.2 %
 #   blind25, blind26: 85.0, 89.2 % (102, 107); wrong 6.7, 8.3 %; first 80.0, 88.3 %, then studied
-#   blind27, blind28: 87.5, 81.7 % (105, 98); wrong 8.3, 7.5 %; first 84.2, 78.3 %; held back,
+#   blind27, blind28: 87.5, 82.5 % (105, 99); wrong 8.3, 7.5 %; first 84.2, 78.3 %; held back,
 #           scored once more on the round's first rules (87.5, 81.7 %), then studied
-#   blind29 to blind31: 81.7, 80.0, 82.5 % (98, 96, 99); wrong 8.3, 11.7, 11.7 %; written after
+#   blind29 to blind31: 81.7, 80.0, 83.3 % (98, 96, 100); wrong 8.3, 11.7, 11.7 %; written after
 #           the round's first rules, scored on its starting code (76.7, 74.2, 82.5 %) and on those
 #           rules (80.0, 79.2, 82.5 %), then studied
-#   blind32 to blind34: 87.5, 83.3, 82.5 % (105, 100, 99); wrong 6.7, 11.7, 13.3 %; written last,
-#           scored before the neutral "it" (88.3, 83.3, 80.0 %) and after it; never studied
+#   blind32 to blind34: 87.5, 84.2, 82.5 % (105, 101, 99); wrong 6.7, 11.7, 13.3 %; scored before
+#           the neutral "it" (88.3, 83.3, 80.0 %) and after it (87.5, 83.3, 82.5 %), then studied
+#   blind35 to blind37: 86.7, 93.3, 90.0 % (104, 112, 108); wrong 8.3, 2.5, 4.2 %; written in the
+#           round of the lone candidate and the near-blank signpost, scored on its starting code
+#           (85.8, 91.7, 90.0 %) and once on its final code; never studied
 # followups2, blind5 and blind6 lost 1 to 3 pairs each to the neutral "it" (their ceilings moved by a
 # pair or two); most sets from blind13 on gained.
 FOLLOW_UP_FLOORS = [
@@ -138,6 +145,9 @@ FOLLOW_UP_FLOORS = [
     ("blind32", 0.85, 0.08),
     ("blind33", 0.81, 0.13),
     ("blind34", 0.80, 0.14),
+    ("blind35", 0.84, 0.09),
+    ("blind36", 0.91, 0.04),
+    ("blind37", 0.88, 0.05),
 ]
 
 
