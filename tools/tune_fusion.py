@@ -10,7 +10,8 @@ regression learns P(that entry is right) from those features. The L2 penalty is 
 standardised features): the six features are correlated (a semantic lead goes with a high semantic
 score), and with little shrinkage the fit gives some of them negative weights that win a few
 questions here and lose more on the third and fourth blind sets. Paste the printed constants into
-bot/matcher.py (``_COEFFICIENTS``, ``_BIAS``).
+bot/matcher.py (``_COEFFICIENTS``, ``_BIAS``). The threshold sweep leaves out the matcher's
+lone-candidate rule (``_LONE_EASING``), which answers a few more questions than it counts.
 """
 
 from __future__ import annotations
